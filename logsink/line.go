@@ -105,12 +105,13 @@ func appendISO8601(dst []byte, t time.Time) []byte {
 		byte('0'+hour/10), byte('0'+hour%10), ':',
 		byte('0'+minute/10), byte('0'+minute%10), ':',
 		byte('0'+sec/10), byte('0'+sec%10))
-	sign := byte('+')
-	if offset < 0 {
-		sign = '-'
-		offset = -offset
+	// Whole minutes first, as time.Format does: a historical offset of
+	// -30s is "+00:00", not "-00:00".
+	zone, sign := offset/60, byte('+')
+	if zone < 0 {
+		zone, sign = -zone, '-'
 	}
-	oh, om := offset/3600, offset%3600/60
+	oh, om := zone/60, zone%60
 	return append(dst, sign, byte('0'+oh/10), byte('0'+oh%10), ':', byte('0'+om/10), byte('0'+om%10))
 }
 

@@ -390,7 +390,7 @@ func (s *Sink) causes(queue, write uint64) string {
 		parts = append(parts, fmt.Sprintf("%d lines (queue full: the target is slower than the traffic)", queue))
 	}
 	if write > 0 {
-		why := "write failed"
+		why := "not written"
 		if err := s.takeErr(); err != nil {
 			why += ": " + err.Error()
 		}
