@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+)
+
+// A scenario is one kind of traffic. Load scenarios are driven by wrk (and
+// cross-checked by hey) and report throughput, latency and CPU; memory
+// scenarios are raw TCP clients in this program and report resident memory.
+type scenario struct {
+	name     string
+	title    string
+	memory   bool
+	method   string
+	path     string
+	bodySize int  // request body, bytes
+	newConn  bool // Connection: close on every request
+}
+
+var scenarios = []scenario{
+	{name: "small", title: "small GET (~100 B), keep-alive", method: "GET", path: "/small"},
+	{name: "64k", title: "64 KiB GET, keep-alive", method: "GET", path: "/64k"},
+	{name: "post16k", title: "16 KiB POST, keep-alive", method: "POST", path: "/post", bodySize: 16 << 10},
+	{name: "newconn", title: "small GET, new TCP connection per request", method: "GET", path: "/small", newConn: true},
+	{name: "idle", title: "RSS per idle keep-alive connection", memory: true},
+	{name: "slowupload", title: "peak RSS, slow 1 MiB uploads", memory: true},
+	{name: "slowread", title: "peak RSS, slow readers of 32 MiB", memory: true},
+}
+
+func scenarioByName(name string) (scenario, bool) {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return scenario{}, false
+}
+
+// runResult is one scenario against one target in one round.
+type runResult struct {
+	Scenario string      `json:"scenario"`
+	Target   string      `json:"proxy"`
+	Round    int         `json:"round"`
+	Error    string      `json:"error,omitempty"`
+	Wrk      *loadResult `json:"wrk,omitempty"`
+	Hey      *loadResult `json:"hey,omitempty"`
+	// CPU of the measured process group (the proxy; the backend for direct)
+	// during the wrk run.
+	CPUSeconds  float64 `json:"cpu_seconds,omitempty"`
+	CPUusPerReq float64 `json:"cpu_us_per_req,omitempty"`
+	// The backend's CPU per request, for reference.
+	BackendCPUusPerReq float64 `json:"backend_cpu_us_per_req,omitempty"`
+	// PeakRSSKiB is the highest sum of PSS over the group, sampled every
+	// 100 ms; PeakHWMKiB is the sum of VmHWM (reset at the start of the
+	// measured phase; shared pages count once per process).
+	PeakRSSKiB int64      `json:"peak_rss_kib,omitempty"`
+	PeakHWMKiB int64      `json:"peak_hwm_kib,omitempty"`
+	Mem        *memResult `json:"memory,omitempty"`
+	Profiles   []string   `json:"profiles,omitempty"`
+}
+
+// runLoad runs a load scenario against a fresh instance of target.
+func (b *bench) runLoad(ctx context.Context, sc scenario, target string, round int) runResult {
+	res := runResult{Scenario: sc.name, Target: target, Round: round}
+	dir, err := os.MkdirTemp(b.tmp, fmt.Sprintf("%s-%s-r%d-", sc.name, target, round))
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer os.RemoveAll(dir)
+	prof := b.profiling(target, round)
+	in, err := b.startInstance(ctx, target, dir, prof)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer in.stop()
+	url := "http://" + in.addr + sc.path
+
+	if b.cfg.warmup > 0 {
+		if _, err := b.runWrk(ctx, sc, url, dir, b.cfg.warmup); err != nil {
+			res.Error = "warm-up: " + err.Error()
+			return res
+		}
+	}
+
+	m := in.measured().pid
+	cpu0, bcpu0 := groupCPU(m), groupCPU(in.backend.pid)
+	resetHWM(m)
+	smp := startSampler(m, 100*time.Millisecond)
+	var cpuProf chan string
+	if prof && b.cfg.cpuprofile != "" {
+		cpuProf = make(chan string, 1)
+		secs := int(b.cfg.duration/time.Second) - 1
+		go func() { cpuProf <- b.fetchCPUProfile(ctx, in, sc, secs) }()
+	}
+	w, err := b.runWrk(ctx, sc, url, dir, b.cfg.duration)
+	res.PeakRSSKiB = smp.Stop()
+	res.PeakHWMKiB = groupHWM(m)
+	cpu1, bcpu1 := groupCPU(m), groupCPU(in.backend.pid)
+	if cpuProf != nil {
+		if p := <-cpuProf; p != "" {
+			res.Profiles = append(res.Profiles, p)
+		}
+	}
+	if prof && b.cfg.memprofile != "" {
+		if p := b.fetchHeapProfile(ctx, in, sc); p != "" {
+			res.Profiles = append(res.Profiles, p)
+		}
+	}
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	res.Wrk = &w
+	res.CPUSeconds = (cpu1 - cpu0).Seconds()
+	if w.Requests > 0 {
+		res.CPUusPerReq = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(w.Requests)
+		res.BackendCPUusPerReq = float64(bcpu1-bcpu0) / float64(time.Microsecond) / float64(w.Requests)
+	}
+	if target == tDirect {
+		// The measured process is the backend itself.
+		res.BackendCPUusPerReq = res.CPUusPerReq
+	}
+
+	if b.cfg.heyDuration > 0 {
+		h, err := b.runHey(ctx, sc, url, dir, b.cfg.heyDuration)
+		if err != nil {
+			res.Error = "hey: " + err.Error()
+			return res
+		}
+		res.Hey = &h
+	}
+	return res
+}
