@@ -1,6 +1,7 @@
 package logsink
 
 import (
+	"encoding/binary"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -127,6 +128,25 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain8 reports whether all 8 bytes packed in x are plain ASCII, with the
+// classic SWAR tests (each exact for "any byte"): none below 0x20, none
+// above 0x7e, none equal to '"' or '\\'. URIs are mostly such runs, and
+// testing a word at a time roughly halves the cost of a line.
+func plain8(x uint64) bool {
+	control := (x - ones*0x20) &^ x
+	high := (x + ones) | x
+	q := x ^ (ones * '"')
+	quote := (q - ones) &^ q
+	bs := x ^ (ones * '\\')
+	backslash := (bs - ones) &^ bs
+	return (control|high|quote|backslash)&highs == 0
+}
+
 // appendText writes s as a JSON string, or "-" when s is empty (see missing).
 func appendText(dst, s []byte) []byte {
 	if len(s) == 0 {
@@ -137,6 +157,12 @@ func appendText(dst, s []byte) []byte {
 	// typical request the whole value is a single run.
 	run := 0
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if plain[b] {

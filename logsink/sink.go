@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -387,14 +388,21 @@ func (s *Sink) finalReport() {
 func (s *Sink) causes(queue, write uint64) string {
 	var parts []string
 	if queue > 0 {
-		parts = append(parts, fmt.Sprintf("%d lines (queue full: the target is slower than the traffic)", queue))
+		parts = append(parts, lines(queue)+" (queue full: the target is slower than the traffic)")
 	}
 	if write > 0 {
 		why := "not written"
 		if err := s.takeErr(); err != nil {
 			why += ": " + err.Error()
 		}
-		parts = append(parts, fmt.Sprintf("%d lines (%s)", write, why))
+		parts = append(parts, lines(write)+" ("+why+")")
 	}
 	return strings.Join(parts, " and ")
+}
+
+func lines(n uint64) string {
+	if n == 1 {
+		return "1 line"
+	}
+	return strconv.FormatUint(n, 10) + " lines"
 }
