@@ -230,7 +230,9 @@ func idleConns(ctx context.Context, addr string, pgid, n int, heap func()) (*mem
 	if opened == 0 {
 		return mr, fmt.Errorf("no connection could be opened: %s", errs.text())
 	}
-	time.Sleep(2 * time.Second)
+	// Idle for a while (a proxy with a short idle timeout shows up in the
+	// "still open" count) and let allocators settle.
+	time.Sleep(4 * time.Second)
 	mr.LoadedKiB = settledRSS(pgid)
 	heap()
 	// Still open? A read that times out means the proxy has not closed it.
