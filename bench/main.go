@@ -210,6 +210,7 @@ func main() {
 // runBench does a whole run and writes its outputs.
 func runBench(ctx context.Context, cfg config) (*outcome, error) {
 	started := time.Now()
+	loadStart := loadAvg()
 	b := &bench{cfg: cfg}
 	b.nofile = raiseNofile()
 	if nofile := b.nofile; nofile < uint64(cfg.idleConns)+2000 && contains(cfg.scenarios, "idle") {
@@ -329,6 +330,7 @@ func runBench(ctx context.Context, cfg config) (*outcome, error) {
 		Goals:     evalGoals(sums, gb),
 		GoBench:   gb,
 	}
+	rep.Machine.LoadStart, rep.Machine.LoadEnd = loadStart, loadAvg()
 	rep.Seconds = time.Since(started).Seconds()
 	var md strings.Builder
 	writeMarkdown(&md, rep, scs)

@@ -292,7 +292,7 @@ func slowUploads(ctx context.Context, addr string, pgid, clients int, heap func(
 	var errs errCount
 	var wg sync.WaitGroup
 	var heapOnce sync.Once
-	d := net.Dialer{Timeout: 5 * time.Second}
+	d := net.Dialer{Timeout: 5 * time.Second, Deadline: deadline}
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
 		go func() {
@@ -368,7 +368,8 @@ func slowReaders(ctx context.Context, addr string, pgid, clients int, hold time.
 	smp := startSampler(pgid, 100*time.Millisecond)
 	deadline := start.Add(hold)
 	d := net.Dialer{
-		Timeout: 5 * time.Second,
+		Timeout:  5 * time.Second,
+		Deadline: deadline,
 		Control: func(network, address string, rc syscall.RawConn) error {
 			var serr error
 			err := rc.Control(func(fd uintptr) {

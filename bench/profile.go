@@ -62,6 +62,10 @@ func (b *bench) fetchProfile(ctx context.Context, url, path string, timeout time
 		logf("profile: %s: status %d", url, resp.StatusCode)
 		return ""
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		logf("profile: %v", err)
+		return ""
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		logf("profile: %v", err)

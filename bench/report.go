@@ -289,6 +289,7 @@ func writeMarkdown(w io.Writer, rep *report, scs []scenario) {
 	for _, k := range names {
 		fmt.Fprintf(w, "; %s", m.Versions[k])
 	}
+	fmt.Fprintf(w, "  \nLoad average (1 min) at start %s, at end %s; run took %.0f s", m.LoadStart, m.LoadEnd, rep.Seconds)
 	fmt.Fprintf(w, "  \nSettings: %v workers/threads/GOMAXPROCS per proxy; wrk -t%v -c%v -d%v; %v round(s), proxies alternated within each round; median [min–max] over rounds.\n",
 		cfg["workers"], cfg["threads"], cfg["connections"], cfg["duration"], cfg["rounds"])
 	for _, s := range rep.Skipped {

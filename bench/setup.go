@@ -149,6 +149,23 @@ type machineInfo struct {
 	MemTotal string            `json:"mem_total"`
 	Go       string            `json:"go"`
 	Versions map[string]string `json:"versions"`
+	// The 1-minute load average when the run started and when it ended:
+	// the cores are shared, and a busy machine shows here first.
+	LoadStart string `json:"load_start"`
+	LoadEnd   string `json:"load_end"`
+}
+
+// loadAvg is the first field of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 func collectMachineInfo(ctx context.Context, tools map[string]string) machineInfo {
