@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -211,6 +212,9 @@ func main() {
 func runBench(ctx context.Context, cfg config) (*outcome, error) {
 	started := time.Now()
 	loadStart := loadAvg()
+	if l, err := strconv.ParseFloat(loadStart, 64); err == nil && l > float64(runtime.NumCPU()) {
+		logf("warning: load average %s on %d CPUs: other work competes for the cores, figures will be noisy", loadStart, runtime.NumCPU())
+	}
 	b := &bench{cfg: cfg}
 	b.nofile = raiseNofile()
 	if nofile := b.nofile; nofile < uint64(cfg.idleConns)+2000 && contains(cfg.scenarios, "idle") {

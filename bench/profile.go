@@ -80,6 +80,6 @@ func (b *bench) fetchProfile(ctx context.Context, url, path string, timeout time
 		logf("profile: %v", err)
 		return ""
 	}
-	logf("profile written: %s (go tool pprof %s %s)", path, b.proxyBin, path)
+	logf("profile written: %s (go tool pprof -top %s)", path, path)
 	return path
 }
