@@ -148,7 +148,7 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 	return path
 }
 
-func readFixture(t *testing.T, name string) []byte {
+func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(fixture(name))
 	if err != nil {
