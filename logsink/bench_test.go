@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gunicorn-proxy/gunicorn-proxy/proxy"
@@ -48,6 +49,27 @@ func BenchmarkLog(b *testing.B) {
 			b.ReportMetric(float64(s.Dropped())/float64(b.N), "dropped/op")
 		})
 	}
+}
+
+// BenchmarkLogMixedSizes has one request in 20 with a 4 KB URI: the pool
+// discards buffers above the sizes most lines need, so those lines may
+// allocate.
+func BenchmarkLogMixedSizes(b *testing.B) {
+	s := New(io.Discard, Options{Report: io.Discard})
+	rec := benchRecord()
+	short := rec.URI
+	long := []byte("/search?q=" + strings.Repeat("x", 4096))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		rec.URI = short
+		if i++; i%20 == 0 {
+			rec.URI = long
+		}
+		s.Log(&rec)
+	}
+	b.StopTimer()
+	s.Close()
 }
 
 func BenchmarkLogParallel(b *testing.B) {

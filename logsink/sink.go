@@ -176,9 +176,19 @@ func start(name string, out output, opts Options) *Sink {
 	return s
 }
 
+// longFields is the size of client-supplied text (address, method, URI)
+// above which a line is formatted straight into the queue under its lock
+// instead of in a pooled buffer: bytebufferpool drops buffers larger than
+// most lines need, so the rare long URI would allocate on every request.
+const longFields = 1 << 10
+
 // Log formats rec and queues the line. It never blocks on I/O: when the
 // queue is full the line is dropped and counted. It does not retain rec.
 func (s *Sink) Log(rec *proxy.AccessRecord) {
+	if len(rec.ClientIP)+len(rec.Method)+len(rec.URI) > longFields {
+		s.logInPlace(rec)
+		return
+	}
 	bb := linePool.Get()
 	bb.B = AppendLine(bb.B[:0], rec)
 	s.enqueue(bb.B)
@@ -191,14 +201,47 @@ func (s *Sink) enqueue(line []byte) {
 	s.mu.Lock()
 	if s.closed || len(s.pending)+len(line) > s.max {
 		s.mu.Unlock()
-		s.queueDrops.Add(1)
-		signal(s.dropKick)
+		s.dropQueued()
 		return
 	}
 	before := len(s.pending)
 	s.pending = append(s.pending, line...)
 	after := len(s.pending)
 	s.mu.Unlock()
+	s.wake(before, after)
+}
+
+// logInPlace formats a long line directly at the end of the pending batch,
+// which is reused and so stops growing once it has held a full queue.
+func (s *Sink) logInPlace(rec *proxy.AccessRecord) {
+	s.mu.Lock()
+	before := len(s.pending)
+	if s.closed || before >= s.max {
+		s.mu.Unlock()
+		s.dropQueued()
+		return
+	}
+	s.pending = AppendLine(s.pending, rec)
+	after := len(s.pending)
+	if after > s.max {
+		s.pending = s.pending[:before]
+		s.mu.Unlock()
+		s.dropQueued()
+		return
+	}
+	s.mu.Unlock()
+	s.wake(before, after)
+}
+
+func (s *Sink) dropQueued() {
+	s.queueDrops.Add(1)
+	signal(s.dropKick)
+}
+
+// wake tells the writer about lines that took pending from before to after
+// bytes: the first line of a batch starts its FlushInterval, crossing
+// flushAt asks for an immediate write.
+func (s *Sink) wake(before, after int) {
 	if before == 0 {
 		signal(s.kick)
 	} else if before < s.flushAt && after >= s.flushAt {
