@@ -1,0 +1,325 @@
+// Command gunicorn-proxy is a reverse proxy to put in front of gunicorn (or
+// any HTTP app server) with one line:
+//
+//	gunicorn-proxy app:8080
+//
+// It is configured by environment variables (see --help), a drop-in for the
+// luhn/gunicorn-proxy image. This package alone knows about the environment,
+// signals and exit codes; the request path is package proxy.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"reflect"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gunicorn-proxy/gunicorn-proxy/logsink"
+	"github.com/gunicorn-proxy/gunicorn-proxy/proxy"
+	"github.com/gunicorn-proxy/gunicorn-proxy/tlsgen"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// Exit codes: 1 when the proxy cannot run (no server argument, the address
+// is taken), 2 when the configuration is wrong.
+const (
+	exitFailure = 1
+	exitConfig  = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	var positional []string
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help":
+			printHelp(stdout)
+			return 0
+		case "-version", "--version":
+			fmt.Fprintln(stdout, "gunicorn-proxy", version)
+			return 0
+		}
+		positional = append(positional, a)
+	}
+	if len(positional) == 0 {
+		fmt.Fprintln(stderr, "The server argument must be set.")
+		return exitFailure
+	}
+	if len(positional) > 1 {
+		fmt.Fprintf(stderr, "gunicorn-proxy: expected one server argument, got %d: %s\n", len(positional), strings.Join(positional, " "))
+		return exitConfig
+	}
+	upstream, err := parseUpstream(positional[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "gunicorn-proxy:", err)
+		return exitConfig
+	}
+	cfg, errs := loadConfig(environ)
+	if len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintln(stderr, "gunicorn-proxy:", err)
+		}
+		return exitConfig
+	}
+
+	p, code := assemble(cfg, upstream, stderr)
+	if p == nil {
+		return code
+	}
+	return p.runUntilSignal()
+}
+
+// process is the running proxy with what its signals act on.
+type process struct {
+	server    *proxy.Server
+	listener  net.Listener
+	accessLog *logsink.Sink        // nil without LOG
+	certs     *tlsgen.KeyPairStore // nil without SSL_KEY
+	shutdown  time.Duration
+	stderr    io.Writer
+}
+
+// assemble builds everything from the configuration; on failure it has
+// printed why and returns the exit code.
+func assemble(cfg *config, upstream proxy.Upstream, stderr io.Writer) (*process, int) {
+	p := &process{shutdown: time.Duration(cfg.ShutdownTimeout), stderr: stderr}
+	pc := proxy.Config{
+		Upstream:            upstream,
+		MaxConnections:      int(cfg.MaxConnections),
+		MaxBodySize:         int64(cfg.MaxBodySize),
+		Scheme:              string(cfg.Scheme),
+		TrustedProxies:      proxy.TrustedProxies(cfg.TrustedProxies),
+		ResponseHeaders:     cfg.Headers,
+		ClientHeaderTimeout: time.Duration(cfg.ClientHeaderTimeout),
+		ClientBodyTimeout:   time.Duration(cfg.ClientBodyTimeout),
+		KeepaliveTimeout:    time.Duration(cfg.KeepaliveTimeout),
+		SendTimeout:         time.Duration(cfg.SendTimeout),
+		ProxyConnectTimeout: time.Duration(cfg.ProxyConnectTimeout),
+		ProxyReadTimeout:    time.Duration(cfg.ProxyReadTimeout),
+		ErrorLog:            stderr,
+	}
+
+	tlsConfig, err := p.tlsConfig(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "gunicorn-proxy:", err)
+		return nil, exitConfig
+	}
+	pc.TLS = tlsConfig
+
+	if cfg.Log != "" {
+		sink, err := logsink.Open(cfg.Log, logsink.Options{Report: stderr})
+		if err != nil {
+			fmt.Fprintf(stderr, "gunicorn-proxy: LOG=%q: %v\n", cfg.Log, err)
+			return nil, exitConfig
+		}
+		p.accessLog = sink
+		pc.AccessLog = sink
+	}
+
+	p.server, err = proxy.New(pc)
+	if err != nil {
+		fmt.Fprintln(stderr, "gunicorn-proxy:", err)
+		p.closeLog()
+		return nil, exitConfig
+	}
+
+	addr := cfg.listenAddress()
+	p.listener, err = listen(addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "gunicorn-proxy: cannot listen on %s: %v\n", addr, err)
+		p.closeLog()
+		return nil, exitFailure
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	fmt.Fprintf(stderr, "gunicorn-proxy %s: listening on %s (%s), forwarding to %s\n", version, addr, scheme, upstream)
+	return p, 0
+}
+
+func (a listenAddr) String() string {
+	if a.network == "unix" {
+		return "unix:" + a.address
+	}
+	return a.address
+}
+
+// listen binds the address; for a unix socket, a stale socket file left by
+// a previous run is removed first, as gunicorn does.
+func listen(a listenAddr) (net.Listener, error) {
+	if a.network == "unix" {
+		if fi, err := os.Lstat(a.address); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			if c, err := net.Dial("unix", a.address); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("another process is listening on %s", a.address)
+			}
+			os.Remove(a.address)
+		}
+	}
+	return net.Listen(a.network, a.address)
+}
+
+// tlsConfig returns the listener's TLS configuration, or nil for plain HTTP.
+func (p *process) tlsConfig(cfg *config) (*tls.Config, error) {
+	switch {
+	case cfg.SSLKey != "":
+		var passwords [][]byte
+		if cfg.SSLPasswordFile != "" {
+			var err error
+			if passwords, err = tlsgen.ReadPasswordFile(cfg.SSLPasswordFile); err != nil {
+				return nil, fmt.Errorf("SSL_PASSWORD_FILE=%q: %w", cfg.SSLPasswordFile, err)
+			}
+		}
+		store, err := tlsgen.LoadKeyPairStore(cfg.SSLCrt, cfg.SSLKey, passwords)
+		if err != nil {
+			return nil, fmt.Errorf("SSL_CRT=%q, SSL_KEY=%q: %w", cfg.SSLCrt, cfg.SSLKey, err)
+		}
+		p.certs = store
+		fmt.Fprintf(p.stderr, "gunicorn-proxy: TLS certificate %s\n", tlsgen.Describe(store.Leaf()))
+		c := tlsgen.Intermediate()
+		c.GetCertificate = store.GetCertificate
+		return c, nil
+	case bool(cfg.AutoSSL):
+		hosts := []string{"localhost", "127.0.0.1", "::1"}
+		if h, err := os.Hostname(); err == nil && h != "" && h != "localhost" {
+			hosts = append([]string{h}, hosts...)
+		}
+		cert, err := tlsgen.SelfSigned(hosts, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("AUTO_SSL: %w", err)
+		}
+		fmt.Fprintf(p.stderr, "gunicorn-proxy: AUTO_SSL self-signed certificate for %s, SHA-256 fingerprint %s\n",
+			strings.Join(hosts, ", "), tlsgen.Fingerprint(cert.Leaf))
+		c := tlsgen.Intermediate()
+		c.Certificates = []tls.Certificate{cert}
+		return c, nil
+	}
+	return nil, nil
+}
+
+// runUntilSignal serves until SIGTERM, SIGQUIT or SIGINT, then drains.
+// SIGUSR1 reopens the access log (logrotate); SIGHUP reloads the
+// certificate (certbot, cert-manager).
+func (p *process) runUntilSignal() int {
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGHUP)
+	defer signal.Stop(signals)
+
+	served := make(chan error, 1)
+	go func() { served <- p.server.Serve(p.listener) }()
+
+	for {
+		select {
+		case err := <-served:
+			fmt.Fprintln(p.stderr, "gunicorn-proxy: serving failed:", err)
+			p.closeLog()
+			return exitFailure
+		case sig := <-signals:
+			switch sig {
+			case syscall.SIGUSR1:
+				p.reopenLog()
+			case syscall.SIGHUP:
+				p.reloadCertificate()
+			default:
+				return p.drain(sig)
+			}
+		}
+	}
+}
+
+func (p *process) drain(sig os.Signal) int {
+	fmt.Fprintf(p.stderr, "gunicorn-proxy: %v: finishing requests in flight (at most %v)\n", sig, p.shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), p.shutdown)
+	defer cancel()
+	code := 0
+	if err := p.server.Shutdown(ctx); err != nil {
+		fmt.Fprintf(p.stderr, "gunicorn-proxy: SHUTDOWN_TIMEOUT=%v passed with requests still in flight: %v\n", p.shutdown, err)
+		code = exitFailure
+	}
+	p.closeLog()
+	return code
+}
+
+func (p *process) reopenLog() {
+	if p.accessLog == nil {
+		return
+	}
+	if err := p.accessLog.Reopen(); err != nil {
+		fmt.Fprintln(p.stderr, "gunicorn-proxy: SIGUSR1: reopening the access log failed, still writing to the old file:", err)
+		return
+	}
+	fmt.Fprintln(p.stderr, "gunicorn-proxy: SIGUSR1: access log reopened")
+}
+
+func (p *process) reloadCertificate() {
+	if p.certs == nil {
+		fmt.Fprintln(p.stderr, "gunicorn-proxy: SIGHUP: no SSL_KEY/SSL_CRT to reload")
+		return
+	}
+	if err := p.certs.Reload(); err != nil {
+		fmt.Fprintln(p.stderr, "gunicorn-proxy: SIGHUP: new certificate refused, still serving the old one:", err)
+		return
+	}
+	fmt.Fprintf(p.stderr, "gunicorn-proxy: SIGHUP: TLS certificate reloaded: %s\n", tlsgen.Describe(p.certs.Leaf()))
+}
+
+func (p *process) closeLog() {
+	if p.accessLog == nil {
+		return
+	}
+	if err := p.accessLog.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		fmt.Fprintln(p.stderr, "gunicorn-proxy: closing the access log:", err)
+	}
+}
+
+// printHelp lists every variable with its default, from config's tags.
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `Usage: gunicorn-proxy [--help] [--version] SERVER
+
+A reverse proxy for gunicorn and other HTTP app servers. It reads each whole
+request before it contacts the app, and the whole answer before it writes to
+the client, so the app's workers never wait on a slow client.
+
+SERVER is where the app listens: host:port, http://host:port or unix:/path.
+
+Environment variables:
+`)
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	t := reflect.TypeOf(config{})
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("env")
+		if name == "" {
+			continue
+		}
+		def := f.Tag.Get("envDefault")
+		if shown := f.Tag.Get("shown"); shown != "" {
+			def = shown
+		}
+		if def == "" {
+			def = "unset"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", name, def, f.Tag.Get("help"))
+	}
+	fmt.Fprintf(tw, "  %s\t%s\t%s\n", "HEADER_*", "-", "HEADER_STRICT_TRANSPORT_SECURITY=max-age=31536000 sets Strict-Transport-Security: max-age=31536000 on every response")
+	tw.Flush()
+	fmt.Fprint(w, `
+Signals: TERM, QUIT, INT finish requests in flight and exit; USR1 reopens the
+access log; HUP reloads SSL_CRT and SSL_KEY.
+`)
+}

@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// readBody reads the whole request body into dst before the app is
+// contacted: a client that trickles its body holds a proxy goroutine, never
+// a gunicorn worker.
+//
+// fasthttp hands the handler a stream (Server.StreamRequestBody) so that
+// the limits are ours: a declared Content-Length over the limit is refused
+// before a byte of the body is read, a chunked body as soon as it crosses
+// the limit, and CLIENT_BODY_TIMEOUT bounds the gap between two reads, as
+// nginx's client_body_timeout, rather than the whole upload.
+func (s *Server) readBody(ctx *fasthttp.RequestCtx, dst []byte) ([]byte, error) {
+	dst = dst[:0]
+	limit := s.cfg.MaxBodySize
+	declared := ctx.Request.Header.ContentLength() // -1 chunked, -2 none
+	if declared > 0 && limit > 0 && int64(declared) > limit {
+		return dst, errBodyTooLarge
+	}
+	stream := ctx.RequestBodyStream()
+	if stream == nil || declared == 0 || declared == -2 {
+		return dst, nil
+	}
+	if declared > 0 && cap(dst) < declared {
+		dst = make([]byte, 0, declared)
+	}
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)] // let append pick the growth
+		}
+		if d := s.cfg.ClientBodyTimeout; d > 0 {
+			ctx.SetReadDeadline(time.Now().Add(d)) //nolint:errcheck // a dead conn fails the read
+		}
+		n, err := stream.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if limit > 0 && int64(len(dst)) > limit {
+			return dst, errBodyTooLarge
+		}
+		if errors.Is(err, io.EOF) {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, clientError(err)
+		}
+	}
+}

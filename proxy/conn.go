@@ -1,0 +1,216 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// listener wraps the client-facing listener so that every accepted
+// connection becomes a *clientConn: the place where per-connection facts
+// (the peer's address and trust) are computed once, where send timeouts are
+// enforced between writes, and where the access-log record of a request is
+// completed once its last byte has been written.
+type listener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.srv.newClientConn(c), nil
+}
+
+// clientConn is one client connection. fasthttp serves a connection on a
+// single goroutine, so apart from Close (which Shutdown may call from
+// elsewhere) every method runs on that goroutine.
+type clientConn struct {
+	net.Conn
+	srv *Server
+
+	peer        netip.Addr // invalid for a unix-socket peer
+	peerTrusted bool
+	peerText    []byte // peer as text, for X-Forwarded-For
+
+	// served is set by the first Read: fasthttp reads before it ever writes
+	// on a connection it serves, so a write before any read is the 503 it
+	// sends when MAX_CONNECTIONS is reached (see Write).
+	served atomic.Bool
+	// silent makes the connection drop what is written to it: set when a
+	// client that never sent a byte times out, which nginx answers with a
+	// plain close rather than a 408.
+	silent      bool
+	refusedOnce atomic.Bool
+	// bytesRead counts bytes read since the last response was finished,
+	// so that an idle timeout can be told from a slow request.
+	bytesRead int64
+	// start is when the first byte of the current request was read.
+	start time.Time
+
+	// pending is the access-log record of the request whose response is
+	// being written. It is finished when that response is out: on the next
+	// read, the next request, or Close. The atomic makes a Close from
+	// Shutdown's goroutine safe.
+	pending atomic.Pointer[pendingRecord]
+}
+
+func (s *Server) newClientConn(c net.Conn) *clientConn {
+	cc := &clientConn{Conn: c, srv: s}
+	switch a := c.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			cc.peer = ip.Unmap()
+			cc.peerTrusted = s.trusted.Contains(cc.peer)
+			cc.peerText = cc.peer.AppendTo(nil)
+		}
+	case *net.UnixAddr:
+		// A peer on a unix socket is a local process that was allowed to
+		// open the socket: trusted, with no address of its own to add.
+		cc.peerTrusted = true
+	}
+	return cc
+}
+
+// clientConnOf finds our connection under fasthttp's view of it: the conn
+// itself, or the TLS connection wrapped around it.
+func clientConnOf(ctx *fasthttp.RequestCtx) *clientConn {
+	switch c := ctx.Conn().(type) {
+	case *clientConn:
+		return c
+	case *tls.Conn:
+		cc, _ := c.NetConn().(*clientConn)
+		return cc
+	}
+	return nil
+}
+
+func (c *clientConn) Read(p []byte) (int, error) {
+	if !c.served.Load() {
+		c.served.Store(true)
+	}
+	// A read on the connection means the previous response has been handed
+	// to the kernel in full: fasthttp flushes before it waits for more.
+	c.finishPending()
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		if c.bytesRead == 0 {
+			c.start = time.Now()
+		}
+		c.bytesRead += int64(n)
+	}
+	return n, err
+}
+
+// maxWriteChunk bounds one write so that SEND_TIMEOUT is a limit on the gap
+// between two successful writes (as nginx's send_timeout), not on the whole
+// response: a 32 MiB body to a slow but live mobile client must not be cut.
+const maxWriteChunk = 64 << 10
+
+func (c *clientConn) Write(p []byte) (int, error) {
+	if !c.served.Load() {
+		// fasthttp answers a connection over Server.Concurrency without
+		// reading it; send our own 503, which carries the HEADER_* headers.
+		c.setWriteDeadline()
+		c.Conn.Write(c.srv.overloadResponse) //nolint:errcheck // closed right after
+		return len(p), nil
+	}
+	if c.silent {
+		return len(p), nil
+	}
+	written := 0
+	for written < len(p) {
+		chunk := p[written:]
+		if len(chunk) > maxWriteChunk {
+			chunk = chunk[:maxWriteChunk]
+		}
+		c.setWriteDeadline()
+		n, err := c.Conn.Write(chunk)
+		written += n
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+func (c *clientConn) setWriteDeadline() {
+	if d := c.srv.cfg.SendTimeout; d > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(d)) //nolint:errcheck // a dead conn fails the write anyway
+	}
+}
+
+func (c *clientConn) Close() error {
+	if !c.served.Load() && !c.refusedOnce.Swap(true) {
+		// Closed without ever being read: refused over MAX_CONNECTIONS.
+		// (A TLS connection gets no 503 from fasthttp, only the close.)
+		c.srv.refused(c)
+	}
+	c.finishPending()
+	return c.Conn.Close()
+}
+
+// requestStart is when the current request's first byte was read; a
+// pipelined request whose bytes came with the previous one starts now.
+func (c *clientConn) requestStart() time.Time {
+	if c.bytesRead == 0 || c.start.IsZero() {
+		c.start = time.Now()
+	}
+	return c.start
+}
+
+// pendingRecord is an AccessRecord that owns its bytes: the request it
+// describes may be overwritten by the next pipelined request before the
+// response has been written.
+type pendingRecord struct {
+	rec    AccessRecord
+	ip     []byte
+	method []byte
+	uri    []byte
+}
+
+var pendingPool = sync.Pool{New: func() any { return new(pendingRecord) }}
+
+// setPending hands the finished request's record to the connection, which
+// logs it once the response is written.
+func (c *clientConn) setPending(rec *AccessRecord) {
+	p := pendingPool.Get().(*pendingRecord)
+	p.ip = append(p.ip[:0], rec.ClientIP...)
+	p.method = append(p.method[:0], rec.Method...)
+	p.uri = append(p.uri[:0], rec.URI...)
+	p.rec = *rec
+	p.rec.ClientIP, p.rec.Method, p.rec.URI = p.ip, p.method, p.uri
+	if old := c.pending.Swap(p); old != nil {
+		// A pipelined request finished before the previous response reached
+		// the socket; log the earlier one now rather than lose it.
+		c.srv.emit(old)
+	}
+}
+
+// requestDone marks the end of a request: the next byte read starts the
+// next one.
+func (c *clientConn) requestDone() {
+	c.bytesRead = 0
+}
+
+func (c *clientConn) finishPending() {
+	if p := c.pending.Swap(nil); p != nil {
+		c.srv.emit(p)
+	}
+}
+
+func (s *Server) emit(p *pendingRecord) {
+	p.rec.End = time.Now()
+	s.cfg.AccessLog.Log(&p.rec)
+	const maxPooledURI = 4 << 10
+	if cap(p.uri) <= maxPooledURI {
+		pendingPool.Put(p)
+	}
+}

@@ -1,0 +1,156 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// statusError is a request the proxy answers itself. It carries the status
+// the client sees and the cause, which goes to the error log only: the
+// client gets a short plain-text page that reveals nothing about the app.
+type statusError struct {
+	status int
+	cause  string
+	err    error
+}
+
+func (e *statusError) Error() string {
+	if e.err == nil {
+		return e.cause
+	}
+	return e.cause + ": " + e.err.Error()
+}
+
+func (e *statusError) Unwrap() error { return e.err }
+
+// The failures the request path can end in. They are values, not
+// constructors, so that the common refusals allocate nothing.
+var (
+	errMethodNotAllowed = &statusError{status: fasthttp.StatusMethodNotAllowed, cause: "CONNECT is not proxied"}
+	errBadTarget        = &statusError{status: fasthttp.StatusBadRequest, cause: "request-target is not origin-form or absolute-form"}
+	errBodyTooLarge     = &statusError{status: fasthttp.StatusRequestEntityTooLarge, cause: "request body over MAX_BODY_SIZE"}
+	errNoHost           = &statusError{status: fasthttp.StatusBadRequest, cause: "HTTP/1.1 request without Host"}
+	errMalformedHeader  = &statusError{status: fasthttp.StatusBadRequest, cause: "malformed header field"}
+)
+
+// upstreamError classifies a failure to get an answer from the app:
+// a timeout while waiting for it is a 504, anything else a 502.
+func upstreamError(err error) *statusError {
+	var dial *dialError
+	switch {
+	case errors.As(err, &dial):
+		return &statusError{status: fasthttp.StatusBadGateway, cause: "cannot connect to the app", err: dial.err}
+	case isTimeout(err):
+		return &statusError{status: fasthttp.StatusGatewayTimeout, cause: "the app did not answer within PROXY_READ_TIMEOUT", err: err}
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return &statusError{status: fasthttp.StatusBadGateway, cause: "no free connection to the app", err: err}
+	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return &statusError{status: fasthttp.StatusBadGateway, cause: "the app closed the connection before a complete response", err: err}
+	default:
+		return &statusError{status: fasthttp.StatusBadGateway, cause: "invalid response from the app", err: err}
+	}
+}
+
+// clientError classifies a failure to read the client's request.
+func clientError(err error) *statusError {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		return &statusError{status: fasthttp.StatusRequestHeaderFieldsTooLarge, cause: "request header too large", err: err}
+	case isTimeout(err):
+		return &statusError{status: fasthttp.StatusRequestTimeout, cause: "client too slow", err: err}
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return errBodyTooLarge
+	default:
+		return &statusError{status: fasthttp.StatusBadRequest, cause: "malformed request", err: err}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// statusPages holds the body the client sees for each status the proxy
+// produces itself: "502 Bad Gateway\n" and so on, built once.
+var statusPages = func() map[int][]byte {
+	pages := make(map[int][]byte)
+	for _, code := range []int{400, 403, 405, 408, 413, 414, 429, 431, 500, 502, 503, 504} {
+		pages[code] = []byte(strconv.Itoa(code) + " " + fasthttp.StatusMessage(code) + "\n")
+	}
+	return pages
+}()
+
+func statusPage(code int) []byte {
+	if p, ok := statusPages[code]; ok {
+		return p
+	}
+	return []byte(strconv.Itoa(code) + " " + fasthttp.StatusMessage(code) + "\n")
+}
+
+// logKind separates error-log lines into families, each limited on its own
+// so a flood of one kind (say, refused connections) cannot hide another.
+type logKind int
+
+const (
+	logUpstream logKind = iota
+	logClient
+	logOverload
+	logInternal
+	numLogKinds
+)
+
+// errorLog writes causes to stderr, at most one line per kind per second;
+// lines suppressed meanwhile are counted in the next one.
+type errorLog struct {
+	w     io.Writer
+	mu    sync.Mutex
+	kinds [numLogKinds]struct {
+		next       time.Time
+		suppressed int
+	}
+}
+
+func newErrorLog(w io.Writer) *errorLog {
+	if w == nil {
+		w = os.Stderr
+	}
+	return &errorLog{w: w}
+}
+
+func (l *errorLog) logf(kind logKind, format string, args ...any) {
+	now := time.Now()
+	l.mu.Lock()
+	k := &l.kinds[kind]
+	if now.Before(k.next) {
+		k.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	k.next = now.Add(time.Second)
+	suppressed := k.suppressed
+	k.suppressed = 0
+	l.mu.Unlock()
+
+	msg := fmt.Sprintf(format, args...)
+	if suppressed > 0 {
+		msg += fmt.Sprintf(" (and %d more like this)", suppressed)
+	}
+	fmt.Fprintf(l.w, "%s gunicorn-proxy: %s\n", now.Format(time.RFC3339), msg)
+}
+
+// Printf lets fasthttp's own messages through the same limiter.
+func (l *errorLog) Printf(format string, args ...any) {
+	l.logf(logInternal, format, args...)
+}

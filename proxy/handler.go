@@ -1,0 +1,284 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// exchange is the per-request state of one round trip to the app, pooled
+// so that a request in steady state allocates nothing.
+type exchange struct {
+	req  fasthttp.Request
+	resp fasthttp.Response
+
+	body       []byte        // the client's body, complete
+	fields     []headerField // the client's header lines, in order
+	xffValues  [][]byte      // values of its X-Forwarded-For lines
+	connTokens [][]byte      // names its Connection header declared hop-by-hop
+	xff        []byte        // the X-Forwarded-For sent to the app
+	realIP     []byte        // the real client address (into xff or the conn)
+	target     []byte        // a rewritten request-target, when needed
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+// maxPooledBody is the largest body buffer kept for the next request;
+// bigger ones are left to the garbage collector rather than pinned.
+const maxPooledBody = 1 << 20
+
+func acquireExchange() *exchange {
+	ex := exchangePool.Get().(*exchange)
+	// Raw mode: the app gets the header lines as the client wrote them, in
+	// order, with no header fasthttp would add or rewrite on its own.
+	ex.req.Header.DisableSpecialHeader()
+	ex.req.Header.DisableNormalizing()
+	// The request line is already built; parsing the target back into a URI
+	// would only cost time (see appTransport), so the URI is marked parsed.
+	ex.req.SetURI(&blankURI)
+	return ex
+}
+
+var blankURI fasthttp.URI
+
+func releaseExchange(ex *exchange) {
+	ex.req.Reset()
+	ex.resp.Reset()
+	if cap(ex.body) > maxPooledBody {
+		ex.body = nil
+	}
+	clear(ex.fields)
+	clear(ex.xffValues)
+	clear(ex.connTokens)
+	ex.realIP = nil
+	ex.fields, ex.xffValues, ex.connTokens = ex.fields[:0], ex.xffValues[:0], ex.connTokens[:0]
+	exchangePool.Put(ex)
+}
+
+// handle is the request path: read the whole request, forward it, read the
+// whole answer, and only then let fasthttp write it to the client.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	cc := clientConnOf(ctx)
+	if cc == nil {
+		cc = s.newClientConn(ctx.Conn())
+	}
+	start := cc.requestStart()
+	ex := acquireExchange()
+	upstreamTime := time.Duration(-1)
+	defer func() {
+		if p := recover(); p != nil {
+			s.errlog.logf(logInternal, "panic serving %s %q: %v\n%s", ctx.Method(), ctx.Request.Header.RequestURI(), p, debug.Stack())
+			s.fail(ctx, fmt.Errorf("panic: %v", p))
+			setOperatorHeaders(&ctx.Response, s.cfg.ResponseHeaders)
+		}
+		s.finish(ctx, cc, start, ex.realIP, upstreamTime, len(ex.body))
+		releaseExchange(ex)
+	}()
+
+	var err error
+	if upstreamTime, err = s.forward(ctx, cc, ex); err != nil {
+		s.fail(ctx, err)
+	}
+	setOperatorHeaders(&ctx.Response, s.cfg.ResponseHeaders)
+}
+
+// forward sends the request to the app and puts its answer in ctx.Response.
+// It returns how long the app took, negative if it was never reached.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange) (time.Duration, error) {
+	in := &ctx.Request.Header
+	if in.IsConnect() {
+		return -1, errMethodNotAllowed
+	}
+	target, clientHost, ok := requestTarget(in, ex)
+	if !ok {
+		return -1, errBadTarget
+	}
+	host := clientHost
+	if len(host) == 0 {
+		if in.IsHTTP11() {
+			return -1, errNoHost // RFC 9112 §3.2
+		}
+		host = s.upstreamHost
+	}
+
+	var err error
+	if ex.body, err = s.readBody(ctx, ex.body); err != nil {
+		return -1, err
+	}
+
+	out := &ex.req.Header
+	out.SetMethodBytes(in.Method())
+	out.SetRequestURIBytes(target)
+	out.AddBytesKV(hdrHost, host)
+	if err := copyRequestHeaders(in, out, cc.peerTrusted, ex); err != nil {
+		return -1, err
+	}
+	ex.xff, ex.realIP = forwardedFor(ex.xff, ex.xffValues, cc, s.trusted)
+	if len(ex.xff) > 0 {
+		out.AddBytesKV(hdrXForwardedFor, ex.xff)
+	}
+	if len(ex.realIP) > 0 {
+		out.AddBytesKV(hdrXRealIP, ex.realIP)
+	}
+	proto := s.forcedProto
+	if proto == nil {
+		proto = schemeHTTP
+		if ctx.IsTLS() {
+			proto = schemeHTTPS
+		}
+	}
+	out.AddBytesKV(hdrXForwardedProto, proto)
+	if len(clientHost) > 0 {
+		out.AddBytesKV(hdrXForwardedHost, clientHost)
+	}
+	out.AddBytesKV(hdrXForwardedPort, forwardedPort(clientHost, bytes.Equal(proto, schemeHTTPS)))
+	ex.req.SetBodyRaw(ex.body)
+
+	sent := time.Now()
+	err = s.app.Do(&ex.req, &ex.resp)
+	took := time.Since(sent)
+	if err != nil {
+		var dial *dialError
+		if errors.As(err, &dial) {
+			took = -1 // never reached the app
+		}
+		return took, upstreamError(err)
+	}
+	copyResponse(&ctx.Response, &ex.resp, ex, s.cfg.ResponseHeaders, in.IsHead())
+	return took, nil
+}
+
+// requestTarget returns the request-target to send to the app and the host
+// the client asked for. Origin-form ("/path?q") passes byte for byte.
+// Absolute-form ("http://host/path"), which RFC 9112 §3.2.2 obliges a server
+// to accept, is turned into origin-form, and its authority replaces Host.
+// Asterisk-form is only for OPTIONS; authority-form only for CONNECT, which
+// is refused before this.
+func requestTarget(in *fasthttp.RequestHeader, ex *exchange) (target, host []byte, ok bool) {
+	raw := in.RequestURI()
+	switch {
+	case len(raw) > 0 && raw[0] == '/':
+		return raw, in.Host(), true
+	case len(raw) == 1 && raw[0] == '*':
+		return raw, in.Host(), in.IsOptions()
+	}
+	var rest []byte
+	switch {
+	case len(raw) > 7 && equalFold(raw[:7], "http://"):
+		rest = raw[7:]
+	case len(raw) > 8 && equalFold(raw[:8], "https://"):
+		rest = raw[8:]
+	default:
+		return nil, nil, false
+	}
+	end := bytes.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	host, path := rest[:end], rest[end:]
+	if len(host) == 0 || bytes.IndexByte(host, '@') >= 0 {
+		return nil, nil, false // userinfo in a request-target is a phishing tool
+	}
+	if len(path) == 0 || path[0] != '/' {
+		ex.target = append(append(ex.target[:0], '/'), path...)
+		path = ex.target
+	}
+	return path, host, true
+}
+
+// copyRequestHeaders copies the client's header lines to the app's request,
+// in order and byte for byte, minus what requestVerdict drops. A line that
+// is not a valid field (a bad name, a control byte in the value) fails the
+// whole request: a proxy that forwards what it cannot parse is how request
+// smuggling works.
+func copyRequestHeaders(in, out *fasthttp.RequestHeader, peerTrusted bool, ex *exchange) error {
+	for name, value := range in.AllInOrder() {
+		if !validFieldName(name) || !validFieldValue(value) {
+			return errMalformedHeader
+		}
+		if len(name) == 10 && equalFold(name, "Connection") {
+			ex.connTokens = connectionTokens(ex.connTokens, value)
+		}
+		ex.fields = append(ex.fields, headerField{name: name, value: value})
+	}
+	for _, f := range ex.fields {
+		switch requestVerdict(f.name, peerTrusted, ex.connTokens) {
+		case keepHeader:
+			out.AddBytesKV(f.name, f.value)
+		case forwardedForHeader:
+			ex.xffValues = append(ex.xffValues, f.value)
+		}
+	}
+	return nil
+}
+
+// finish closes the books on a request: its access-log record waits on the
+// connection until the response has been written.
+func (s *Server) finish(ctx *fasthttp.RequestCtx, cc *clientConn, start time.Time, clientIP []byte, upstreamTime time.Duration, bodyLen int) {
+	if s.cfg.AccessLog != nil {
+		in := &ctx.Request.Header
+		if len(clientIP) == 0 {
+			clientIP = cc.peerText
+		}
+		if len(clientIP) == 0 {
+			clientIP = unixPeer
+		}
+		rec := AccessRecord{
+			ClientIP:     clientIP,
+			Method:       in.Method(),
+			URI:          in.RequestURI(),
+			Status:       ctx.Response.StatusCode(),
+			Start:        start,
+			UpstreamTime: upstreamTime,
+			RequestSize:  requestSize(in, bodyLen),
+		}
+		cc.setPending(&rec)
+	}
+	cc.requestDone()
+}
+
+// unixPeer is how a unix-socket client appears in the log, as in nginx.
+var unixPeer = []byte("unix:")
+
+// requestSize is the request line, header and body as received, in bytes
+// (the body counted decoded, without chunk framing).
+func requestSize(in *fasthttp.RequestHeader, bodyLen int) int64 {
+	line := len(in.Method()) + 1 + len(in.RequestURI()) + 1 + len(in.Protocol()) + 2
+	return int64(line + len(in.RawHeaders()) + bodyLen)
+}
+
+// handleParseError answers a request fasthttp could not read.
+func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	cc := clientConnOf(ctx)
+	if cc != nil && cc.bytesRead == 0 && isTimeout(err) {
+		// A connection that never sent a byte (a browser's preconnect, a
+		// port scan) is closed without an answer, as nginx does.
+		cc.silent = true
+		return
+	}
+	s.fail(ctx, clientError(err))
+	setOperatorHeaders(&ctx.Response, s.cfg.ResponseHeaders)
+	if cc != nil {
+		s.finish(ctx, cc, cc.requestStart(), nil, -1, 0)
+	}
+}
+
+// handleExpect refuses a body over the limit before the client sends it:
+// the client waits for "100 Continue" and gets the 413 instead.
+func (s *Server) handleExpect(ctx *fasthttp.RequestCtx) int {
+	n := ctx.Request.Header.ContentLength()
+	if s.cfg.MaxBodySize <= 0 || n <= 0 || int64(n) <= s.cfg.MaxBodySize {
+		return fasthttp.StatusContinue
+	}
+	s.fail(ctx, errBodyTooLarge)
+	setOperatorHeaders(&ctx.Response, s.cfg.ResponseHeaders)
+	if cc := clientConnOf(ctx); cc != nil {
+		s.finish(ctx, cc, cc.requestStart(), nil, -1, 0)
+	}
+	return fasthttp.StatusRequestEntityTooLarge
+}

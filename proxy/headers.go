@@ -1,0 +1,272 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Header is one response header the operator adds with HEADER_*.
+type Header struct {
+	Name  []byte
+	Value []byte
+}
+
+// headerField is one header line of the client's request, pointing into
+// fasthttp's buffer of the raw header: valid until the handler returns.
+type headerField struct {
+	name, value []byte
+}
+
+// hopByHop reports whether a header describes one connection rather than
+// the message (RFC 9110 §7.6.1) and so must not cross the proxy. Upgrade
+// is among them: the proxy speaks plain HTTP/1.1 to the app.
+// Proxy-Authorization and Proxy-Authenticate are meant for the proxy itself.
+func hopByHop(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return equalFold(name, "TE")
+	case 7:
+		return equalFold(name, "Trailer") || equalFold(name, "Upgrade")
+	case 10:
+		return equalFold(name, "Connection") || equalFold(name, "Keep-Alive")
+	case 16:
+		return equalFold(name, "Proxy-Connection")
+	case 17:
+		return equalFold(name, "Transfer-Encoding")
+	case 18:
+		return equalFold(name, "Proxy-Authenticate")
+	case 19:
+		return equalFold(name, "Proxy-Authorization")
+	}
+	return false
+}
+
+// connectionTokens appends the field names listed in a Connection header
+// value: the sender declares those headers hop-by-hop too.
+func connectionTokens(dst [][]byte, value []byte) [][]byte {
+	for len(value) > 0 {
+		var token []byte
+		if i := bytes.IndexByte(value, ','); i >= 0 {
+			token, value = value[:i], value[i+1:]
+		} else {
+			token, value = value, nil
+		}
+		if token = bytes.TrimSpace(token); len(token) > 0 {
+			dst = append(dst, token)
+		}
+	}
+	return dst
+}
+
+func listed(name []byte, tokens [][]byte) bool {
+	for _, t := range tokens {
+		if len(t) == len(name) && asciiEqualFold(t, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Names of the headers the proxy writes for the app.
+var (
+	hdrHost            = []byte("Host")
+	hdrXForwardedFor   = []byte("X-Forwarded-For")
+	hdrXRealIP         = []byte("X-Real-IP")
+	hdrXForwardedProto = []byte("X-Forwarded-Proto")
+	hdrXForwardedHost  = []byte("X-Forwarded-Host")
+	hdrXForwardedPort  = []byte("X-Forwarded-Port")
+	hdrContentLength   = []byte("Content-Length")
+	schemeHTTP         = []byte("http")
+	schemeHTTPS        = []byte("https")
+)
+
+// requestHeaderVerdict says what happens to one client header on its way
+// to the app.
+type requestHeaderVerdict int
+
+const (
+	keepHeader requestHeaderVerdict = iota
+	dropHeader
+	forwardedForHeader // dropped, its value feeds the new X-Forwarded-For
+)
+
+// requestVerdict decides the fate of one client header. The proxy owns the
+// headers it sets (Host is written first, framing is recomputed from the
+// buffered body, Expect was answered here) and the X-Forwarded-* family: an
+// untrusted client cannot speak for a proxy, so it may send none of them;
+// a trusted proxy's extra ones (X-Forwarded-Prefix…) pass.
+func requestVerdict(name []byte, peerTrusted bool, connTokens [][]byte) requestHeaderVerdict {
+	if bytes.IndexByte(name, '_') >= 0 {
+		// WSGI maps X_Forwarded_For and X-Forwarded-For to the same
+		// HTTP_X_FORWARDED_FOR key: a spoofing hole. nginx drops them too.
+		return dropHeader
+	}
+	if hopByHop(name) || listed(name, connTokens) {
+		return dropHeader
+	}
+	switch len(name) {
+	case 4:
+		if equalFold(name, "Host") {
+			return dropHeader
+		}
+	case 6:
+		if equalFold(name, "Expect") {
+			return dropHeader
+		}
+	case 9:
+		if equalFold(name, "X-Real-IP") || (!peerTrusted && equalFold(name, "Forwarded")) {
+			return dropHeader
+		}
+	case 14:
+		if equalFold(name, "Content-Length") {
+			return dropHeader
+		}
+	case 15:
+		if equalFold(name, "X-Forwarded-For") {
+			return forwardedForHeader
+		}
+	}
+	if len(name) > 12 && equalFold(name[:12], "X-Forwarded-") {
+		switch {
+		case !peerTrusted,
+			equalFold(name[12:], "Proto"), equalFold(name[12:], "Host"), equalFold(name[12:], "Port"):
+			return dropHeader
+		}
+	}
+	return keepHeader
+}
+
+// responseVerdict decides whether one header of the app's response reaches
+// the client. Like nginx, the proxy hides the app's Server and Date (it
+// writes its own Date), recomputes the framing, and lets the operator's
+// HEADER_* replace the app's header of the same name.
+func responseVerdict(name []byte, connTokens [][]byte, operator []Header) bool {
+	if hopByHop(name) || listed(name, connTokens) {
+		return false
+	}
+	switch len(name) {
+	case 4:
+		if equalFold(name, "Date") {
+			return false
+		}
+	case 6:
+		if equalFold(name, "Server") {
+			return false
+		}
+	case 14:
+		if equalFold(name, "Content-Length") {
+			return false
+		}
+	}
+	for i := range operator {
+		if len(operator[i].Name) == len(name) && asciiEqualFold(operator[i].Name, name) {
+			return false
+		}
+	}
+	return true
+}
+
+// copyResponse moves the app's answer into the client's response: status,
+// filtered headers, and the body by swapping buffers rather than copying.
+func copyResponse(dst, src *fasthttp.Response, ex *exchange, operator []Header, head bool) {
+	dst.SetStatusCode(src.StatusCode())
+	if msg := src.Header.StatusMessage(); len(msg) > 0 {
+		dst.Header.SetStatusMessage(msg)
+	}
+	ex.connTokens = ex.connTokens[:0]
+	for name, value := range src.Header.All() {
+		if len(name) == 10 && equalFold(name, "Connection") {
+			ex.connTokens = connectionTokens(ex.connTokens, value)
+		}
+	}
+	for name, value := range src.Header.All() {
+		if responseVerdict(name, ex.connTokens, operator) {
+			dst.Header.AddBytesKV(name, value)
+		}
+	}
+	if head {
+		// A HEAD answer has no body but tells the size the GET would have.
+		if n := src.Header.ContentLength(); n >= 0 {
+			dst.Header.SetContentLength(n)
+		}
+		return
+	}
+	dst.SwapBody(src.SwapBody(dst.SwapBody(nil)))
+}
+
+// setOperatorHeaders adds the HEADER_* headers: on every response, the
+// proxy's own error pages included.
+func setOperatorHeaders(resp *fasthttp.Response, operator []Header) {
+	for i := range operator {
+		resp.Header.SetBytesKV(operator[i].Name, operator[i].Value)
+	}
+}
+
+// validFieldName reports whether name is an RFC 9110 token.
+func validFieldName(name []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if !tchar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue rejects the control bytes RFC 9110 §5.5 forbids in a
+// field value (HTAB aside); a NUL or bare CR there is how requests get
+// smuggled past one parser and into another.
+func validFieldValue(value []byte) bool {
+	for _, c := range value {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+var tchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// equalFold compares an ASCII header name with a constant, ignoring case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if lower(b[i]) != lower(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(a, b []byte) bool {
+	for i := range a {
+		if lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Config is everything the proxy needs, already parsed and validated.
+type Config struct {
+	Upstream Upstream
+
+	// MaxConnections is the number of client connections served at once;
+	// one more gets a 503 and is closed.
+	MaxConnections int
+	// MaxBodySize is the largest request body in bytes; 0 means no limit.
+	MaxBodySize int64
+
+	// TLS, when set, makes the listener speak HTTPS.
+	TLS *tls.Config
+	// Scheme, when set, is sent as X-Forwarded-Proto whatever the listener.
+	Scheme string
+	// TrustedProxies are the peers whose X-Forwarded-For is kept.
+	TrustedProxies TrustedProxies
+	// ResponseHeaders are set on every response (HEADER_*).
+	ResponseHeaders []Header
+
+	ClientHeaderTimeout time.Duration // whole request header
+	ClientBodyTimeout   time.Duration // between two reads of the body
+	KeepaliveTimeout    time.Duration // idle client connection
+	SendTimeout         time.Duration // between two writes to the client
+	ProxyConnectTimeout time.Duration // connecting to the app
+	ProxyReadTimeout    time.Duration // between two reads from (or writes to) the app
+
+	// AccessLog receives one record per request; nil disables it.
+	AccessLog AccessLogger
+	// ErrorLog receives the causes of errors, rate-limited; nil is stderr.
+	ErrorLog io.Writer
+}
+
+// Server is the reverse proxy: a fasthttp.Server in front, a
+// fasthttp.HostClient behind.
+type Server struct {
+	cfg     Config
+	http    fasthttp.Server
+	app     *fasthttp.HostClient
+	trusted TrustedProxies
+	errlog  *errorLog
+
+	// forcedProto is SCHEME as bytes, nil when the listener decides.
+	forcedProto []byte
+	// upstreamHost is the Host sent for a request that has none (HTTP/1.0),
+	// as nginx sends $proxy_host.
+	upstreamHost []byte
+	// overloadResponse is the whole 503 sent over MAX_CONNECTIONS.
+	overloadResponse []byte
+	overloaded       atomic.Uint64
+}
+
+// clientReadBufferSize bounds the request line plus headers. nginx accepts
+// up to 4×8 KiB by default; big cookies are common, so 32 KiB. The buffer is
+// pooled and returned while a connection is idle (ReduceMemoryUsage).
+const clientReadBufferSize = 32 << 10
+
+// New checks cfg and builds a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Upstream.Address == "" {
+		return nil, errors.New("proxy: no upstream")
+	}
+	if cfg.MaxConnections <= 0 {
+		return nil, errors.New("proxy: MaxConnections must be positive")
+	}
+	s := &Server{
+		cfg:     cfg,
+		trusted: cfg.TrustedProxies,
+		errlog:  newErrorLog(cfg.ErrorLog),
+	}
+	if cfg.Scheme != "" {
+		s.forcedProto = []byte(cfg.Scheme)
+	}
+	if cfg.Upstream.Network == "unix" {
+		s.upstreamHost = []byte("localhost")
+	} else {
+		s.upstreamHost = []byte(cfg.Upstream.Address)
+	}
+	s.overloadResponse = s.buildOverloadResponse()
+	s.app = newHostClient(&s.cfg)
+
+	maxBody := cfg.MaxBodySize
+	if maxBody <= 0 || maxBody > math.MaxInt32 {
+		// fasthttp reads "0" as its 4 MiB default; the real limit is
+		// enforced in readBody, this only sizes fasthttp's prefetch.
+		maxBody = math.MaxInt32
+	}
+	s.http = fasthttp.Server{
+		Handler:       s.handle,
+		ErrorHandler:  s.handleParseError,
+		ExpectHandler: s.handleExpect,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			// The header is in; what fasthttp prefetches of the body now
+			// falls under the body timeout, readBody takes over after.
+			return fasthttp.RequestConfig{ReadTimeout: cfg.ClientBodyTimeout}
+		},
+		Logger:                        s.errlog,
+		Concurrency:                   cfg.MaxConnections,
+		ReadBufferSize:                clientReadBufferSize,
+		ReadTimeout:                   cfg.ClientHeaderTimeout,
+		IdleTimeout:                   cfg.KeepaliveTimeout,
+		MaxRequestBodySize:            int(maxBody),
+		StreamRequestBody:             true,
+		DisablePreParseMultipartForm:  true,
+		DisableHeaderNamesNormalizing: true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		ReduceMemoryUsage:             true,
+		CloseOnShutdown:               true,
+		SecureErrorLogMessage:         true,
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown. The listener is wrapped so
+// every connection gets the proxy's accounting and timeouts, then TLS.
+func (s *Server) Serve(ln net.Listener) error {
+	var l net.Listener = &listener{Listener: ln, srv: s}
+	if s.cfg.TLS != nil {
+		l = tls.NewListener(l, s.cfg.TLS)
+	}
+	return s.http.Serve(l)
+}
+
+// Shutdown stops accepting, lets requests in flight finish and closes idle
+// connections; it returns ctx's error if that takes too long.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.ShutdownWithContext(ctx)
+	s.app.CloseIdleConnections()
+	return err
+}
+
+// Refused counts the connections turned away over MAX_CONNECTIONS.
+func (s *Server) Refused() uint64 { return s.overloaded.Load() }
+
+func (s *Server) refused(c *clientConn) {
+	s.overloaded.Add(1)
+	s.errlog.logf(logOverload, "MAX_CONNECTIONS=%d reached: refused a connection from %s (%d refused so far)",
+		s.cfg.MaxConnections, c.RemoteAddr(), s.overloaded.Load())
+}
+
+func (s *Server) buildOverloadResponse() []byte {
+	var r fasthttp.Response
+	r.Header.DisableNormalizing()
+	r.Header.SetNoDefaultContentType(true)
+	r.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	r.Header.SetContentType("text/plain; charset=utf-8")
+	r.Header.SetConnectionClose()
+	setOperatorHeaders(&r, s.cfg.ResponseHeaders)
+	r.SetBodyRaw(statusPage(fasthttp.StatusServiceUnavailable))
+	return []byte(r.String())
+}
+
+// fail answers the request with the proxy's own page for err.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
+	var se *statusError
+	if !errors.As(err, &se) {
+		se = &statusError{status: fasthttp.StatusInternalServerError, cause: "internal error", err: err}
+	}
+	kind := logClient
+	if se.status >= 500 {
+		kind = logUpstream
+	}
+	s.errlog.logf(kind, "%d %s %q from %s: %v", se.status, ctx.Method(), ctx.Request.Header.RequestURI(), ctx.RemoteAddr(), se)
+
+	ctx.Response.Reset()
+	ctx.Response.Header.DisableNormalizing()
+	ctx.SetStatusCode(se.status)
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.SetBodyRaw(statusPage(se.status))
+	if se.status < 500 {
+		// After a bad request the position in the byte stream is uncertain
+		// (an unread or partial body), so the connection ends here.
+		ctx.SetConnectionClose()
+	}
+}
