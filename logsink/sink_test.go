@@ -452,3 +452,64 @@ func TestWriteErrors(t *testing.T) {
 }
 
 var _ proxy.AccessLogger = (*Sink)(nil)
+
+func TestLogDoesNotAllocate(t *testing.T) {
+	s := New(io.Discard, Options{Report: io.Discard})
+	defer s.Close()
+	short, long := typical(), typical()
+	long.URI = []byte("/search?q=" + strings.Repeat("\xffx\"", 400))
+	for range 1000 { // let the pool and the queue reach their sizes
+		s.Log(&short)
+		s.Log(&long)
+	}
+	for _, rec := range []*proxy.AccessRecord{&short, &long} {
+		n := testing.AllocsPerRun(2000, func() { s.Log(rec) })
+		if rec == &short && raceEnabled {
+			t.Logf("short line under -race: %v allocations per call (sync.Pool drops items on purpose)", n)
+			continue
+		}
+		if n != 0 {
+			t.Errorf("Log with a %d-byte URI: %v allocations per call, want 0", len(rec.URI), n)
+		}
+	}
+}
+
+func TestLongLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	// The queue holds one long line but not two.
+	s, err := Open(path, Options{QueueBytes: 64 << 10, FlushInterval: time.Hour, Report: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.flushAt = 1 << 30 // nothing is written before Close
+	rec := typical()
+	uri := "/" + strings.Repeat("a\x01é\xff", 2500) // 12.5 KB raw, 37.5 KB escaped
+	rec.URI = []byte(uri)
+	s.Log(&rec) // fits
+	s.Log(&rec) // does not: dropped, and the queue must be left intact
+	rec.URI = []byte("/short")
+	s.Log(&rec)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Dropped(); d != 1 {
+		t.Errorf("Dropped = %d, want 1", d)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	var uris []string
+	for sc.Scan() {
+		raw, err := rawValues(append(sc.Bytes(), '\n'))
+		if err != nil {
+			t.Fatalf("%v in %q", err, sc.Bytes())
+		}
+		uris = append(uris, string(raw[2]))
+	}
+	if len(uris) != 2 || uris[0] != uri || uris[1] != "/short" {
+		t.Errorf("got %d lines, want the long URI then /short", len(uris))
+	}
+}
