@@ -1,4 +1,12 @@
-//lint:file-ignore SA1019 Legacy PEM encryption (RFC 1423) is deprecated for being weak, but keys encrypted with it ("openssl rsa -aes256", "openssl ec -aes256", "-traditional") are what many guides still produce and what nginx reads; refusing them would break the drop-in promise. This file only decrypts.
+// Legacy PEM encryption (RFC 1423: "Proc-Type: 4,ENCRYPTED") is deprecated in
+// crypto/x509 because it does not authenticate the ciphertext: a server that
+// decrypts blocks an attacker chose, and lets padding errors show, leaks the
+// plaintext. Here the only input is the operator's own key file, read at start
+// and on reload; and keys encrypted this way (openssl rsa or ec -aes256,
+// openssl genrsa -aes256 before 3.0) are what many guides still produce and
+// what nginx still reads, so refusing them would break the drop-in promise.
+
+//lint:file-ignore SA1019 decrypting the operator's own key file, as nginx does; see above.
 
 package tlsgen
 
