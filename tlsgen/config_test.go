@@ -1,3 +1,9 @@
+// Go's servers refuse TLS 1.0 and 1.1 by default; this setting restores the
+// old default, TLS 1.0, in the test binary, so that the tests see
+// Intermediate's own MinVersion at work rather than Go's default.
+//
+//go:debug tls10server=1
+
 package tlsgen
 
 import (
@@ -188,10 +194,16 @@ func TestIntermediateIssuesNoSessionTickets(t *testing.T) {
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		// The control run enables tickets, to show the test can see them.
 		for _, ticketsDisabled := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%s, SessionTicketsDisabled=%t", tls.VersionName(version), ticketsDisabled), func(t *testing.T) {
+			name := tls.VersionName(version) + ", Intermediate()"
+			if !ticketsDisabled {
+				name += " with tickets enabled"
+			}
+			t.Run(name, func(t *testing.T) {
 				cfg := Intermediate()
 				cfg.Certificates = []tls.Certificate{*loadFixture(t, "ec.crt", "ec.key")}
-				cfg.SessionTicketsDisabled = ticketsDisabled
+				if !ticketsDisabled {
+					cfg.SessionTicketsDisabled = false
+				}
 				srv := startServer(t, cfg)
 
 				cache := &countingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}

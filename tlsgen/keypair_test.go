@@ -2,8 +2,12 @@ package tlsgen
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
@@ -316,6 +320,43 @@ func TestEncryptedPKCS8Checks(t *testing.T) {
 			block := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: r.der})
 			if _, err := parsePrivateKey(block, [][]byte{rightPassword}); err == nil || errors.Is(err, errWrongPassword) {
 				t.Fatalf("parsePrivateKey: %v, want the structure's error", err)
+			}
+		})
+	}
+}
+
+// TestParsePrivateKeyTypes covers the PKCS#8 key types openssl can also
+// write (openssl genpkey -algorithm ed25519 or x25519): Ed25519 signs TLS
+// handshakes, X25519 only agrees keys.
+func TestParsePrivateKeyTypes(t *testing.T) {
+	_, edKey, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xKey, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []struct {
+		name string
+		key  any
+		want string // "": accepted
+	}{
+		{"Ed25519", edKey, ""},
+		{"X25519", xKey, "cannot sign TLS handshakes"},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			der, err := x509.MarshalPKCS8PrivateKey(r.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err := parsePrivateKey(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil)
+			if r.want == "" && err != nil {
+				t.Fatal(err)
+			}
+			if r.want != "" && (err == nil || !strings.Contains(err.Error(), r.want)) {
+				t.Fatalf("got %T, %v; want an error saying %q", key, err, r.want)
 			}
 		})
 	}

@@ -49,7 +49,7 @@ const (
 	// key either.
 	maxScryptMemory = 32 << 20
 	// scrypt's time grows with N·r·p: this allows 32 times what
-	// openssl pkcs8 -scrypt writes (N=16384, r=8, p=1), about a second.
+	// openssl pkcs8 -scrypt writes (N=16384, r=8, p=1), a few seconds.
 	maxScryptWork = 1 << 22
 	// openssl writes 2048 PBKDF2 rounds; OWASP advises 600,000 with SHA-256.
 	// Ten million take a few seconds.
