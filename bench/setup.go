@@ -110,7 +110,10 @@ func moduleRoot(ctx context.Context) (string, error) {
 func goBuild(ctx context.Context, root, pkg, out string) error {
 	_, stderr, err := runBounded(ctx, "go-build", []string{"go", "build", "-o", out, pkg}, os.Environ(), root, 10*time.Minute)
 	if err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, lastLines(stderr, 15))
+		if len(stderr) > 0 && !strings.Contains(err.Error(), strings.TrimSpace(lastLines(stderr, 1))) {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, lastLines(stderr, 15))
+		}
+		return fmt.Errorf("go build %s: %v", pkg, err)
 	}
 	return nil
 }
