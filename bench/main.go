@@ -59,6 +59,7 @@ type config struct {
 	readers       int
 	memHold       time.Duration
 	goBench       bool
+	writeResults  bool
 	command       string
 }
 
@@ -91,6 +92,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.readers, "readers", 100, "slowread scenario: clients")
 	fs.DurationVar(&c.memHold, "mem-hold", 10*time.Second, "slowread scenario: how long the readers read")
 	fs.BoolVar(&c.goBench, "gobench", true, "also run go test -bench -benchmem ./proxy/... for the allocation target")
+	fs.BoolVar(&c.writeResults, "write-results", false, "also replace bench/RESULTS.md with this run's table")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -326,7 +328,7 @@ func runBench(ctx context.Context, cfg config) (*outcome, error) {
 	}
 	rep := &report{
 		Command:   cfg.command,
-		Machine:   collectMachineInfo(ctx, b.tools),
+		Machine:   collectMachineInfo(ctx, root, b.tools),
 		Config:    cfgMap,
 		Skipped:   skipped,
 		Runs:      runs,
@@ -342,6 +344,13 @@ func runBench(ctx context.Context, cfg config) (*outcome, error) {
 	jp, mp, err := writeOutputs(cfg.out, stamp, rep, []byte(md.String()))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.writeResults {
+		p := filepath.Join(root, "bench", "RESULTS.md")
+		if err := os.WriteFile(p, []byte(resultsPage(md.String())), 0o644); err != nil {
+			return nil, err
+		}
+		logf("wrote %s", p)
 	}
 	return &outcome{report: rep, markdown: []byte(md.String()), jsonPath: jp, mdPath: mp}, nil
 }

@@ -289,6 +289,9 @@ func writeMarkdown(w io.Writer, rep *report, scs []scenario) {
 	for _, k := range names {
 		fmt.Fprintf(w, "; %s", m.Versions[k])
 	}
+	if m.Source != "" {
+		fmt.Fprintf(w, "  \ngunicorn-proxy and backend built from %s", m.Source)
+	}
 	fmt.Fprintf(w, "  \nLoad average (1 min) at start %s, at end %s; run took %.0f s", m.LoadStart, m.LoadEnd, rep.Seconds)
 	fmt.Fprintf(w, "  \nSettings: %v workers/threads/GOMAXPROCS per proxy; wrk -t%v -c%v -d%v; %v round(s), proxies alternated within each round; median [min–max] over rounds.\n",
 		cfg["workers"], cfg["threads"], cfg["connections"], cfg["duration"], cfg["rounds"])
@@ -377,9 +380,15 @@ func writeMarkdown(w io.Writer, rep *report, scs []scenario) {
 			}
 		}
 	}
-	if len(rep.Goals) > 0 {
+	var measured []goal
+	for _, g := range rep.Goals {
+		if g.Met != nil || g.Measured != "not run" {
+			measured = append(measured, g)
+		}
+	}
+	if len(measured) > 0 {
 		fmt.Fprintf(w, "\n### Product targets (reported, not asserted)\n\n| target | measured | met |\n|---|---|---|\n")
-		for _, g := range rep.Goals {
+		for _, g := range measured {
 			met := "–"
 			if g.Met != nil {
 				met = "no"
@@ -438,4 +447,12 @@ func writeOutputs(out, stamp string, rep *report, md []byte) (jsonPath, mdPath s
 		return "", "", err
 	}
 	return jsonPath, mdPath, nil
+}
+
+// resultsPage is bench/RESULTS.md: the latest full run, as the README links it.
+func resultsPage(table string) string {
+	return "# Latest bench figures\n\n" +
+		"Written by `go run ./bench -write-results` (see [README.md](README.md) for what each scenario and column means). " +
+		"Figures from one machine and one run: compare rows of the same table, not tables from different machines.\n\n" +
+		table
 }

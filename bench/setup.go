@@ -154,6 +154,8 @@ type machineInfo struct {
 	Versions map[string]string `json:"versions"`
 	// The 1-minute load average when the run started and when it ended:
 	// the cores are shared, and a busy machine shows here first.
+	// Source is the repository's commit (git describe --always --dirty).
+	Source    string `json:"source,omitempty"`
 	LoadStart string `json:"load_start"`
 	LoadEnd   string `json:"load_end"`
 }
@@ -171,7 +173,7 @@ func loadAvg() string {
 	return f[0]
 }
 
-func collectMachineInfo(ctx context.Context, tools map[string]string) machineInfo {
+func collectMachineInfo(ctx context.Context, root string, tools map[string]string) machineInfo {
 	mi := machineInfo{
 		Date:     time.Now().UTC().Format(time.RFC3339),
 		NProc:    runtime.NumCPU(),
@@ -204,6 +206,9 @@ func collectMachineInfo(ctx context.Context, tools map[string]string) machineInf
 		if s != "" {
 			mi.Versions[name] = s
 		}
+	}
+	if out, _, err := runBounded(ctx, "git-describe", []string{"git", "describe", "--always", "--dirty"}, os.Environ(), root, 10*time.Second); err == nil {
+		mi.Source = strings.TrimSpace(string(out))
 	}
 	for name, p := range tools {
 		switch name {
