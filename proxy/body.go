@@ -21,9 +21,6 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, dst []byte) ([]byte, error) 
 	dst = dst[:0]
 	limit := s.cfg.MaxBodySize
 	declared := ctx.Request.Header.ContentLength() // -1 chunked, -2 none
-	if declared > 0 && limit > 0 && int64(declared) > limit {
-		return dst, errBodyTooLarge
-	}
 	stream := ctx.RequestBodyStream()
 	if stream == nil || declared == 0 || declared == -2 {
 		return dst, nil
@@ -41,13 +38,22 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, dst []byte) ([]byte, error) 
 		n, err := stream.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
 		if limit > 0 && int64(len(dst)) > limit {
-			return dst, errBodyTooLarge
+			return dst, s.unreadBody(ctx, errBodyTooLarge)
 		}
 		if errors.Is(err, io.EOF) {
 			return dst, nil
 		}
 		if err != nil {
-			return dst, clientError(err)
+			return dst, s.unreadBody(ctx, clientError(err))
 		}
 	}
+}
+
+// unreadBody notes that the client may still be sending a body nobody will
+// read: the connection then lingers before it closes (see clientConn).
+func (s *Server) unreadBody(ctx *fasthttp.RequestCtx, err error) error {
+	if cc := clientConnOf(ctx); cc != nil {
+		cc.linger = true
+	}
+	return err
 }

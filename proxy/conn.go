@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -49,6 +50,8 @@ type clientConn struct {
 	// plain close rather than a 408.
 	silent      bool
 	refusedOnce atomic.Bool
+	// linger is set when the connection ends with a request body unread.
+	linger bool
 	// bytesRead counts bytes read since the last response was finished,
 	// so that an idle timeout can be told from a slow request.
 	bytesRead int64
@@ -154,7 +157,31 @@ func (c *clientConn) Close() error {
 		c.srv.refused(c)
 	}
 	c.finishPending()
+	if c.linger {
+		c.linger = false
+		c.drainBeforeClose()
+	}
 	return c.Conn.Close()
+}
+
+// Bounds of the lingering close (nginx's lingering_close, lingering_time).
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 1 << 20
+)
+
+// drainBeforeClose ends a connection whose client may still be sending a
+// body the proxy refused. Closing a socket with unread bytes in it makes
+// the kernel answer with a reset, and a reset can destroy the answer — the
+// 413 — before the client has read it. So the proxy says it is done writing
+// (FIN), then reads and discards for a short while, as nginx does.
+func (c *clientConn) drainBeforeClose() {
+	cw, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return // no half-close (a unix or in-memory conn): close at once
+	}
+	c.Conn.SetReadDeadline(time.Now().Add(lingerTime))       //nolint:errcheck // best effort
+	io.Copy(io.Discard, io.LimitReader(c.Conn, lingerBytes)) //nolint:errcheck // best effort
 }
 
 // requestStart is when the current request's first byte was read; a

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -77,9 +76,9 @@ func clientError(err error) *statusError {
 }
 
 func isTimeout(err error) bool {
-	var ne net.Error
+	var te interface{ Timeout() bool }
 	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
+		(errors.As(err, &te) && te.Timeout())
 }
 
 // statusPages holds the body the client sees for each status the proxy

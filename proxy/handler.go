@@ -91,6 +91,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // It returns how long the app took, negative if it was never reached.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange) (time.Duration, error) {
 	in := &ctx.Request.Header
+	if s.takeOversized(in) {
+		return -1, s.unreadBody(ctx, errBodyTooLarge)
+	}
 	if in.IsConnect() {
 		return -1, errMethodNotAllowed
 	}
@@ -254,6 +257,7 @@ func requestSize(in *fasthttp.RequestHeader, bodyLen int) int64 {
 
 // handleParseError answers a request fasthttp could not read.
 func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	s.takeOversized(&ctx.Request.Header)
 	cc := clientConnOf(ctx)
 	if cc != nil && cc.bytesRead == 0 && isTimeout(err) {
 		// A connection that never sent a byte (a browser's preconnect, a
@@ -271,11 +275,10 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 // handleExpect refuses a body over the limit before the client sends it:
 // the client waits for "100 Continue" and gets the 413 instead.
 func (s *Server) handleExpect(ctx *fasthttp.RequestCtx) int {
-	n := ctx.Request.Header.ContentLength()
-	if s.cfg.MaxBodySize <= 0 || n <= 0 || int64(n) <= s.cfg.MaxBodySize {
+	if !s.takeOversized(&ctx.Request.Header) {
 		return fasthttp.StatusContinue
 	}
-	s.fail(ctx, errBodyTooLarge)
+	s.fail(ctx, s.unreadBody(ctx, errBodyTooLarge))
 	setOperatorHeaders(&ctx.Response, s.cfg.ResponseHeaders)
 	if cc := clientConnOf(ctx); cc != nil {
 		s.finish(ctx, cc, cc.requestStart(), nil, -1, 0)

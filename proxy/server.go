@@ -5,8 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"math"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +62,9 @@ type Server struct {
 	// overloadResponse is the whole 503 sent over MAX_CONNECTIONS.
 	overloadResponse []byte
 	overloaded       atomic.Uint64
+	// oversized marks requests whose declared body is over MAX_BODY_SIZE,
+	// by header, from headerReceived to the handler (see there).
+	oversized sync.Map
 }
 
 // clientReadBufferSize bounds the request line plus headers. nginx accepts
@@ -93,27 +96,22 @@ func New(cfg Config) (*Server, error) {
 	s.overloadResponse = s.buildOverloadResponse()
 	s.app = newHostClient(&s.cfg)
 
-	maxBody := cfg.MaxBodySize
-	if maxBody <= 0 || maxBody > math.MaxInt32 {
-		// fasthttp reads "0" as its 4 MiB default; the real limit is
-		// enforced in readBody, this only sizes fasthttp's prefetch.
-		maxBody = math.MaxInt32
-	}
 	s.http = fasthttp.Server{
-		Handler:       s.handle,
-		ErrorHandler:  s.handleParseError,
-		ExpectHandler: s.handleExpect,
-		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-			// The header is in; what fasthttp prefetches of the body now
-			// falls under the body timeout, readBody takes over after.
-			return fasthttp.RequestConfig{ReadTimeout: cfg.ClientBodyTimeout}
-		},
-		Logger:                        s.errlog,
-		Concurrency:                   cfg.MaxConnections,
-		ReadBufferSize:                clientReadBufferSize,
-		ReadTimeout:                   cfg.ClientHeaderTimeout,
-		IdleTimeout:                   cfg.KeepaliveTimeout,
-		MaxRequestBodySize:            int(maxBody),
+		Handler:        s.handle,
+		ErrorHandler:   s.handleParseError,
+		ExpectHandler:  s.handleExpect,
+		HeaderReceived: s.headerReceived,
+		Logger:         s.errlog,
+		Concurrency:    cfg.MaxConnections,
+		ReadBufferSize: clientReadBufferSize,
+		ReadTimeout:    cfg.ClientHeaderTimeout,
+		IdleTimeout:    cfg.KeepaliveTimeout,
+		// MAX_BODY_SIZE is enforced in readBody, which reads the body from
+		// fasthttp's stream with a deadline per read. fasthttp prefetches
+		// up to MaxRequestBodySize bytes before the handler runs, under a
+		// single deadline; a limit of one byte keeps that prefetch to the
+		// first byte, so CLIENT_BODY_TIMEOUT stays a gap between reads.
+		MaxRequestBodySize:            1,
 		StreamRequestBody:             true,
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: true,
@@ -163,6 +161,30 @@ func (s *Server) buildOverloadResponse() []byte {
 	setOperatorHeaders(&r, s.cfg.ResponseHeaders)
 	r.SetBodyRaw(statusPage(fasthttp.StatusServiceUnavailable))
 	return []byte(r.String())
+}
+
+// headerReceived runs once the request header is parsed, before fasthttp
+// reads any of the body. It gives the prefetch the body timeout, and it
+// refuses a declared Content-Length over MAX_BODY_SIZE right here, as nginx
+// does, without waiting for a byte of the body: the declared length becomes
+// 0, so fasthttp reads nothing, and the handler, finding the mark, answers
+// 413 and closes the connection. fasthttp gives this hook only the header,
+// hence the mark keyed by it; every path that follows takes it back.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if n := h.ContentLength(); s.cfg.MaxBodySize > 0 && int64(n) > s.cfg.MaxBodySize {
+		s.oversized.Store(h, n)
+		h.SetContentLength(0)
+	}
+	return fasthttp.RequestConfig{ReadTimeout: s.cfg.ClientBodyTimeout}
+}
+
+// takeOversized reports (once) whether headerReceived marked h.
+func (s *Server) takeOversized(h *fasthttp.RequestHeader) bool {
+	if h.ContentLength() != 0 {
+		return false
+	}
+	_, marked := s.oversized.LoadAndDelete(h)
+	return marked
 }
 
 // fail answers the request with the proxy's own page for err.
