@@ -80,7 +80,10 @@ func TestSmoke(t *testing.T) {
 	if filepath.Dir(res.jsonPath) != out || filepath.Dir(res.mdPath) != out {
 		t.Errorf("outputs not in -out: %s %s", res.jsonPath, res.mdPath)
 	}
-	if left := len(live.m); left != 0 {
+	live.Lock()
+	left := len(live.m)
+	live.Unlock()
+	if left != 0 {
 		t.Errorf("%d processes still registered after the run", left)
 	}
 }
