@@ -15,11 +15,12 @@ func Intermediate() *tls.Config {
 
 		// Only consulted for TLS 1.2: Go does not let TLS 1.3 suites be chosen,
 		// and all three of them are AEAD, as Mozilla lists. Mozilla 5.7 also
-		// lists DHE-RSA suites, which Go does not implement (guideline 5.8 drops
-		// them too); only clients too old for ECDHE needed them. The order does
-		// not matter: Go orders suites itself, putting ChaCha20 first for
-		// clients without AES hardware, which is what Mozilla's
-		// "ssl_prefer_server_ciphers off" leaves to the client.
+		// lists DHE-RSA suites, which Go does not implement (guideline 5.8
+		// drops them too); they serve only old clients that lack ECDHE with
+		// AES-GCM or ChaCha20. The order does not matter: Go orders suites
+		// itself, putting ChaCha20 first for clients without AES hardware,
+		// which is what Mozilla's "ssl_prefer_server_ciphers off" leaves to the
+		// client.
 		CipherSuites: []uint16{
 			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
