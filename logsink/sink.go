@@ -46,10 +46,13 @@ const (
 
 	// flushBytes is the batch size that is written without waiting for
 	// FlushInterval: large enough to make a write worth its syscall, small
-	// enough that a busy writer never lets the queue approach its limit.
+	// enough that a busy writer keeps the queue far below its limit.
 	flushBytes = 64 << 10
 	// reportEvery rate-limits the dropped-lines report.
 	reportEvery = time.Second
+	// reportGrace is how long Shutdown, once it has given up on the
+	// writer, still waits for the final report to be written.
+	reportGrace = time.Second
 )
 
 // linePool is separate from bytebufferpool's default pool so that its size
@@ -85,10 +88,11 @@ type Sink struct {
 
 	dropKick     chan struct{}
 	reporterDone chan struct{}
+	gaveUp       chan struct{} // closed when Shutdown stops waiting for the writer
 
-	quitOnce  sync.Once
-	finalOnce sync.Once
-	closeErr  error // from output.close, set by the writer before done
+	quitOnce   sync.Once
+	gaveUpOnce sync.Once
+	closeErr   error // from output.close, set by the writer before done
 }
 
 type reopenRequest struct {
@@ -155,6 +159,7 @@ func start(name string, out output, opts Options) *Sink {
 		done:         make(chan struct{}),
 		dropKick:     make(chan struct{}, 1),
 		reporterDone: make(chan struct{}),
+		gaveUp:       make(chan struct{}),
 	}
 	if s.report == nil {
 		s.report = os.Stderr
@@ -269,7 +274,13 @@ func (s *Sink) Dropped() uint64 {
 // queued before the call go to the old file; no line is split between the
 // two. If the path cannot be opened, the old file is kept and the error
 // returned. For syslog it re-dials the server; for stdout it does nothing.
+// It returns once the writer has switched, after the batch it is writing.
 func (s *Sink) Reopen() error {
+	select {
+	case <-s.quit:
+		return ErrClosed // and do not create a file nobody will write
+	default:
+	}
 	finish, err := s.out.prepareReopen()
 	if err != nil || finish == nil {
 		return err
@@ -298,22 +309,39 @@ func (s *Sink) Close() error {
 // finish or die with the process.
 func (s *Sink) Shutdown(ctx context.Context) error {
 	s.quitOnce.Do(func() { close(s.quit) })
-	var err error
 	select {
 	case <-s.done:
-		err = s.closeErr
 	case <-ctx.Done():
-		s.mu.Lock()
-		n := bytes.Count(s.pending, newline)
-		s.pending = s.pending[:0]
-		s.closed = true
-		s.mu.Unlock()
-		s.lose(n, ctx.Err())
-		err = fmt.Errorf("access log %q: gave up flushing, %d queued lines lost: %w", s.name, n, ctx.Err())
+		select {
+		case <-s.done: // finished just in time
+		default:
+			return s.abandon(ctx.Err())
+		}
 	}
-	<-s.reporterDone
-	s.finalOnce.Do(s.finalReport)
-	return err
+	select {
+	case <-s.reporterDone:
+	case <-ctx.Done():
+	}
+	return s.closeErr
+}
+
+// abandon counts what is still queued as lost and stops waiting for a
+// writer that may never return.
+func (s *Sink) abandon(cause error) error {
+	s.mu.Lock()
+	n := bytes.Count(s.pending, newline)
+	s.pending = s.pending[:0]
+	s.closed = true
+	s.mu.Unlock()
+	s.lose(n, cause)
+	s.gaveUpOnce.Do(func() { close(s.gaveUp) })
+	// stderr may be the same stuck pipe as the log: the final report gets
+	// a moment, not a promise.
+	select {
+	case <-s.reporterDone:
+	case <-time.After(reportGrace):
+	}
+	return fmt.Errorf("access log %q: gave up flushing, %d queued lines lost: %w", s.name, n, cause)
 }
 
 // writeLoop is the only goroutine that touches the target, which is what
@@ -389,9 +417,17 @@ func (s *Sink) takeErr() error {
 }
 
 // reportLoop runs apart from the writer so that drops are reported even
-// while the writer is stuck in a write that never returns.
+// while the writer is stuck in a write that never returns. It also writes
+// the final report, so that a stuck stderr cannot hold up Shutdown.
 func (s *Sink) reportLoop() {
 	defer close(s.reporterDone)
+	defer func() {
+		select {
+		case <-s.done:
+		case <-s.gaveUp:
+		}
+		s.finalReport()
+	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var lastQueue, lastWrite uint64
