@@ -229,3 +229,33 @@ func TestSyslogUnixgram(t *testing.T) {
 	stop()
 	t.Logf("%d dropped; report:\n%s", s.Dropped(), report.String())
 }
+
+// TestSyslogUnixgramReceiverStuck is a local syslog daemon that hangs: its
+// socket queue fills and sends would block. The writer gives up on a batch
+// after syslogWriteTimeout, and requests never wait.
+func TestSyslogUnixgramReceiverStuck(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close() // never read
+	var report syncBuffer
+	s, err := Open("syslog:server=unix:"+sock, Options{Report: &report, QueueBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slowest atomic.Int64
+	logMany(s, 2, 20000, nil, &slowest)
+	if d := time.Duration(slowest.Load()); d > 2*time.Second {
+		t.Errorf("a Log call took %v with the syslog daemon stuck", d)
+	}
+	eventually(t, "a report of the timeout", func() bool { return strings.Contains(report.String(), "i/o timeout") })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Dropped() == 0 {
+		t.Error("nothing dropped although the receiver never reads")
+	}
+	t.Logf("%d dropped; report:\n%s", s.Dropped(), report.String())
+}
