@@ -26,7 +26,9 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, dst []byte) ([]byte, error) 
 		return dst, nil
 	}
 	if declared > 0 && cap(dst) < declared {
-		dst = make([]byte, 0, declared)
+		// Room for the declared body, but no more than a pooled buffer
+		// holds: a client may declare a gigabyte and send three bytes.
+		dst = make([]byte, 0, min(declared, maxPooledBody))
 	}
 	for {
 		if len(dst) == cap(dst) {

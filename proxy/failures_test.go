@@ -209,3 +209,35 @@ func TestHeaderTimeout(t *testing.T) {
 		t.Errorf("a silent connection got %q, %v; want a plain close", got, err)
 	}
 }
+
+// Over MAX_CONNECTIONS a new connection gets a fast 503, with the
+// operator's headers, and is closed; the connection already served is not
+// disturbed.
+func TestMaxConnections(t *testing.T) {
+	app := startScriptedApp(t, answer(okResponse))
+	cfg := testConfig(app.upstream())
+	cfg.MaxConnections = 1
+	cfg.ResponseHeaders = []Header{{Name: []byte("X-Frame-Options"), Value: []byte("DENY")}}
+	p := startProxy(t, cfg)
+
+	first := p.dial(t, "203.0.113.7")
+	firstReader := bufio.NewReader(first)
+	io.WriteString(first, getRequest)
+	if status := readResponse(t, firstReader, false).StatusCode(); status != 200 {
+		t.Fatalf("first connection: status %d", status)
+	}
+
+	second := p.dial(t, "203.0.113.8")
+	resp := readResponse(t, bufio.NewReader(second), false)
+	if resp.StatusCode() != 503 || string(resp.Header.Peek("X-Frame-Options")) != "DENY" || !resp.ConnectionClose() {
+		t.Fatalf("over the limit: %s", resp.String())
+	}
+	eventually(t, "the refusal counted and logged", func() bool {
+		return p.srv.Refused() == 1 && strings.Contains(p.errs.String(), "MAX_CONNECTIONS=1 reached")
+	})
+
+	io.WriteString(first, getRequest) // the kept-alive connection still works
+	if status := readResponse(t, firstReader, false).StatusCode(); status != 200 {
+		t.Fatalf("first connection after the refusal: status %d", status)
+	}
+}

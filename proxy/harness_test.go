@@ -283,3 +283,15 @@ func (p *testProxy) dumpErrors(t testing.TB) {
 		t.Logf("proxy error log:\n%s", s)
 	}
 }
+
+// eventually waits up to 5 s for cond, for what happens after a response
+// has been read (the connection's close, its log line).
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -244,3 +244,32 @@ func TestHeadKeepsContentLength(t *testing.T) {
 		}
 	}
 }
+
+// Pipelined requests are answered in order, and each gets its own access
+// record even though the second was parsed before the first was written.
+func TestPipelinedRequestsAndTheirRecords(t *testing.T) {
+	app := startScriptedApp(t, answer(okResponse))
+	p := startProxy(t, testConfig(app.upstream()))
+	c := p.dial(t, "203.0.113.7")
+	io.WriteString(c, "GET /one HTTP/1.1\r\nHost: h\r\n\r\nPOST /two?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /three HTTP/1.1\r\nHost: h\r\n\r\n")
+	br := bufio.NewReader(c)
+	for i := 0; i < 3; i++ {
+		if status := readResponse(t, br, false).StatusCode(); status != 200 {
+			t.Fatalf("response %d: status %d", i, status)
+		}
+	}
+	c.Close()
+	recs := p.logs.wait(t, 3)
+	for i, want := range []string{"GET /one", "POST /two?x=1", "GET /three"} {
+		if got := string(recs[i].Method) + " " + string(recs[i].URI); got != want {
+			t.Errorf("record %d is %q, want %q", i, got, want)
+		}
+		if recs[i].Status != 200 || string(recs[i].ClientIP) != "203.0.113.7" || recs[i].UpstreamTime < 0 ||
+			recs[i].End.Before(recs[i].Start) || recs[i].RequestSize <= 0 {
+			t.Errorf("record %d: %+v", i, recs[i])
+		}
+	}
+	if recs[1].RequestSize != int64(len("POST /two?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc")) {
+		t.Errorf("request_size %d", recs[1].RequestSize)
+	}
+}
