@@ -135,8 +135,9 @@ const (
 
 // plain8 reports whether all 8 bytes packed in x are plain ASCII, with the
 // classic SWAR tests (each exact for "any byte"): none below 0x20, none
-// above 0x7e, none equal to '"' or '\\'. URIs are mostly such runs, and
-// testing a word at a time roughly halves the cost of a line.
+// above 0x7e, none equal to '"' or '\\'. URIs are mostly such runs:
+// testing a word at a time makes a typical line about 15% cheaper, and one
+// full of escapes about 10% dearer.
 func plain8(x uint64) bool {
 	control := (x - ones*0x20) &^ x
 	high := (x + ones) | x

@@ -84,7 +84,7 @@ type Sink struct {
 	queueDrops atomic.Uint64 // no room in the queue
 	writeDrops atomic.Uint64 // the target failed to take them
 	errMu      sync.Mutex
-	lastErr    error // latest write error, for the next report
+	lastErr    error // latest write error, for the reports
 
 	dropKick     chan struct{}
 	reporterDone chan struct{}
@@ -408,12 +408,10 @@ func (s *Sink) lose(n int, err error) {
 	signal(s.dropKick)
 }
 
-func (s *Sink) takeErr() error {
+func (s *Sink) latestErr() error {
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
-	err := s.lastErr
-	s.lastErr = nil
-	return err
+	return s.lastErr
 }
 
 // reportLoop runs apart from the writer so that drops are reported even
@@ -471,7 +469,7 @@ func (s *Sink) causes(queue, write uint64) string {
 	}
 	if write > 0 {
 		why := "not written"
-		if err := s.takeErr(); err != nil {
+		if err := s.latestErr(); err != nil {
 			why += ": " + err.Error()
 		}
 		parts = append(parts, lines(write)+" ("+why+")")
