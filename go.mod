@@ -3,12 +3,15 @@ module github.com/gunicorn-proxy/gunicorn-proxy
 go 1.26.8
 
 require (
-	github.com/caarlos0/env/v10 v10.0.0 // indirect
-	github.com/goccy/go-json v0.10.5 // indirect
+	github.com/caarlos0/env/v10 v10.0.0
+	github.com/goccy/go-json v0.10.5
+	github.com/valyala/bytebufferpool v1.0.0
+	github.com/valyala/fasthttp v1.78.0
+	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78
+)
+
+require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/molecule-man/go-brrr v1.3.1 // indirect
-	github.com/valyala/bytebufferpool v1.0.0 // indirect
-	github.com/valyala/fasthttp v1.78.0 // indirect
-	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 )

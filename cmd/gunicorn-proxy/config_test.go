@@ -1,0 +1,314 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"512", 512, true},
+		{"64k", 64 << 10, true},
+		{"64K", 64 << 10, true},
+		{"1m", 1 << 20, true},
+		{"10M", 10 << 20, true},
+		{"1g", 1 << 30, true},
+		{" 2G ", 2 << 30, true},
+		{"", 0, false},
+		{"k", 0, false},
+		{"1.5m", 0, false},
+		{"-1", 0, false},
+		{"1t", 0, false},
+		{"1mb", 0, false},
+		{"99999999999999999999", 0, false},
+		{"9999999999999g", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"5s", 5 * time.Second, true},
+		{"1m30s", 90 * time.Second, true},
+		{"500ms", 500 * time.Millisecond, true},
+		{"65", 65 * time.Second, true},
+		{"0.5", 500 * time.Millisecond, true},
+		{"0", 0, true},
+		{"", 0, false},
+		{"5 seconds", 0, false},
+		{"-5s", 0, false},
+		{"-1", 0, false},
+		{"1e300", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseDuration(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestParseUpstream(t *testing.T) {
+	tests := []struct {
+		in, network, address string
+		ok                   bool
+	}{
+		{"app:8080", "tcp", "app:8080", true},
+		{"127.0.0.1:8080", "tcp", "127.0.0.1:8080", true},
+		{"http://app:8080", "tcp", "app:8080", true},
+		{"HTTP://app:8080/", "tcp", "app:8080", true},
+		{"http://app", "tcp", "app:80", true},
+		{"[::1]:8080", "tcp", "[::1]:8080", true},
+		{"http://[::1]", "tcp", "[::1]:80", true},
+		{"unix:/run/gunicorn.sock", "unix", "/run/gunicorn.sock", true},
+		{"unix:run/gunicorn.sock", "", "", false},
+		{"app", "", "", false},
+		{"https://app:8443", "", "", false},
+		{"http://app:8080/prefix", "", "", false},
+		{"app:http", "", "", false},
+		{"app:0", "", "", false},
+		{":8080", "", "", false},
+		{"", "", "", false},
+	}
+	for _, tt := range tests {
+		got, err := parseUpstream(tt.in)
+		if (err == nil) != tt.ok || got.Network != tt.network || got.Address != tt.address {
+			t.Errorf("parseUpstream(%q) = %+v, %v; want %s %s ok=%v", tt.in, got, err, tt.network, tt.address, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "expected host:port") {
+			t.Errorf("parseUpstream(%q) error %q does not say what was expected", tt.in, err)
+		}
+	}
+}
+
+func TestParseListen(t *testing.T) {
+	tests := []struct {
+		in, network, address string
+		ok                   bool
+	}{
+		{":8000", "tcp", ":8000", true},
+		{"0.0.0.0:8000", "tcp", "0.0.0.0:8000", true},
+		{"[::]:8000", "tcp", "[::]:8000", true},
+		{"localhost:8000", "tcp", "localhost:8000", true},
+		{"unix:/run/proxy.sock", "unix", "/run/proxy.sock", true},
+		{"8000", "", "", false},
+		{":http", "", "", false},
+		{":70000", "", "", false},
+		{"unix:relative.sock", "", "", false},
+	}
+	for _, tt := range tests {
+		network, address, err := parseListen(tt.in)
+		if (err == nil) != tt.ok || network != tt.network || address != tt.address {
+			t.Errorf("parseListen(%q) = %s %s %v; want %s %s ok=%v", tt.in, network, address, err, tt.network, tt.address, tt.ok)
+		}
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // the prefixes, joined
+		ok   bool
+	}{
+		{"10.0.0.0/8,172.16.0.0/12", "10.0.0.0/8 172.16.0.0/12", true},
+		{" 10.1.2.3/8 , ::1 ", "10.0.0.0/8 ::1/128", true},
+		{"192.168.1.10", "192.168.1.10/32", true},
+		{"none", "", true},
+		{"NONE", "", true},
+		{"", "", false},
+		{",", "", false},
+		{"10.0.0.0/33", "", false},
+		{"example.com", "", false},
+	}
+	for _, tt := range tests {
+		got, err := parseTrustedProxies(tt.in)
+		var parts []string
+		for _, p := range got {
+			parts = append(parts, p.String())
+		}
+		if (err == nil) != tt.ok || strings.Join(parts, " ") != tt.want {
+			t.Errorf("parseTrustedProxies(%q) = %v, %v; want %q ok=%v", tt.in, parts, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestParseHeaders(t *testing.T) {
+	got, err := parseHeaders(map[string]string{
+		"HEADER_STRICT_TRANSPORT_SECURITY": "max-age=31536000; includeSubDomains",
+		"HEADER_X_FRAME_OPTIONS":           "DENY",
+		"PATH":                             "/bin",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, h := range got {
+		lines = append(lines, string(h.Name)+": "+string(h.Value))
+	}
+	want := "Strict-Transport-Security: max-age=31536000; includeSubDomains|X-Frame-Options: DENY"
+	if strings.Join(lines, "|") != want {
+		t.Errorf("got %q, want %q", strings.Join(lines, "|"), want)
+	}
+
+	for _, bad := range []map[string]string{
+		{"HEADER_": "x"},
+		{"HEADER_X_": "x"},
+		{"HEADER_A(B": "x"},
+		{"HEADER_X": "line\nbreak"},
+		{"HEADER_X": "  "},
+	} {
+		if _, err := parseHeaders(bad); err == nil {
+			t.Errorf("parseHeaders(%v) accepted", bad)
+		}
+	}
+}
+
+// A bad value stops the start with one line naming the variable, the value
+// and what was expected.
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		env  string
+		want string
+	}{
+		{"MAX_CONNECTIONS=lots", `MAX_CONNECTIONS="lots": expected a whole number of at least 1`},
+		{"MAX_CONNECTIONS=0", `MAX_CONNECTIONS="0": expected a whole number of at least 1`},
+		{"MAX_BODY_SIZE=1mb", `MAX_BODY_SIZE="1mb": expected a size`},
+		{"CLIENT_BODY_TIMEOUT=soon", `CLIENT_BODY_TIMEOUT="soon": expected a duration`},
+		{"PROXY_READ_TIMEOUT=-1s", `PROXY_READ_TIMEOUT="-1s": expected a duration`},
+		{"SCHEME=ftp", `SCHEME="ftp": expected http or https`},
+		{"LISTEN=8000", `LISTEN="8000": expected host:port, :port or unix:/path/to.sock`},
+		{"PORT=99999", `PORT="99999": expected a port number`},
+		{"TRUSTED_PROXIES=10.0.0.0/8,bogus", `TRUSTED_PROXIES="10.0.0.0/8,bogus": expected a comma-separated list`},
+		{"SSL_KEY=/k.pem", `SSL_KEY="/k.pem": expected SSL_CRT to be set as well`},
+		{"SSL_CRT=/c.pem", `SSL_CRT="/c.pem": expected SSL_KEY to be set as well`},
+		{"HEADER_X_=1", `HEADER_X_="1": expected a variable name that makes a header name`},
+	}
+	for _, tt := range tests {
+		_, errs := loadConfig([]string{tt.env})
+		if len(errs) != 1 {
+			t.Errorf("%s: got %d errors %v, want 1", tt.env, len(errs), errs)
+			continue
+		}
+		if msg := errs[0].Error(); !strings.HasPrefix(msg, tt.want) || strings.Contains(msg, "\n") {
+			t.Errorf("%s:\n got %q\nwant %q…", tt.env, msg, tt.want)
+		}
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, errs := loadConfig(nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if cfg.MaxConnections != 10000 || cfg.MaxBodySize != 1<<20 || cfg.KeepaliveTimeout != duration(65*time.Second) ||
+		cfg.ClientHeaderTimeout != duration(5*time.Second) || cfg.ProxyReadTimeout != duration(60*time.Second) ||
+		len(cfg.TrustedProxies) != 4 || cfg.AutoSSL || cfg.Scheme != "" {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if a := cfg.listenAddress(); a.network != "tcp" || a.address != ":8000" {
+		t.Errorf("default listen %+v", a)
+	}
+	cfg, _ = loadConfig([]string{"PORT=5000"})
+	if a := cfg.listenAddress(); a.address != ":5000" {
+		t.Errorf("PORT=5000 listens on %+v", a)
+	}
+	cfg, _ = loadConfig([]string{"PORT=5000", "LISTEN=127.0.0.1:9000"})
+	if a := cfg.listenAddress(); a.address != "127.0.0.1:9000" {
+		t.Errorf("LISTEN and PORT: listens on %+v, want LISTEN", a)
+	}
+	for v, want := range map[string]bool{"1": true, "yes": true, "true": true, "0": false, "false": false, "off": false, "": false} {
+		cfg, _ := loadConfig([]string{"AUTO_SSL=" + v})
+		if bool(cfg.AutoSSL) != want {
+			t.Errorf("AUTO_SSL=%q → %v", v, cfg.AutoSSL)
+		}
+	}
+}
+
+// Every variable the configuration reads appears in --help, with a default.
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out strings.Builder
+	printHelp(&out)
+	for _, key := range envKeys() {
+		if key != "" && !strings.Contains(out.String(), "  "+key+" ") {
+			t.Errorf("--help does not list %s", key)
+		}
+	}
+}
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"0", "1m", "64k", "1g", "9999999999g", " 1 ", "k"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err == nil && n < 0 {
+			t.Fatalf("parseSize(%q) = %d", s, n)
+		}
+	})
+}
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"5s", "65", "0.5", "1h2m", "-1", "1e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDuration(s)
+		if err == nil && d < 0 {
+			t.Fatalf("parseDuration(%q) = %v", s, d)
+		}
+	})
+}
+
+func FuzzParseUpstream(f *testing.F) {
+	for _, s := range []string{"app:8080", "http://app", "unix:/a.sock", "[::1]:1", "https://x", "a:b:c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := parseUpstream(s)
+		if err != nil {
+			return
+		}
+		switch u.Network {
+		case "unix":
+			if !strings.HasPrefix(u.Address, "/") {
+				t.Fatalf("%q: unix path %q", s, u.Address)
+			}
+		case "tcp":
+			if _, _, err := parseListen(u.Address); err != nil && !strings.HasPrefix(u.Address, "[") {
+				t.Fatalf("%q gave an address %q that is not host:port: %v", s, u.Address, err)
+			}
+		default:
+			t.Fatalf("%q: network %q", s, u.Network)
+		}
+	})
+}
+
+func FuzzParseTrustedProxies(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "none", "::1,1.2.3.4", ",", "1.2.3.4/99"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		list, err := parseTrustedProxies(s)
+		for _, p := range list {
+			if !p.IsValid() {
+				t.Fatalf("%q gave invalid prefix %v", s, p)
+			}
+		}
+		_ = err
+	})
+}
