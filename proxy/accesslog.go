@@ -25,6 +25,9 @@ type AccessRecord struct {
 	UpstreamTime time.Duration
 	// RequestSize is the size of the request line, headers and body, in bytes.
 	RequestSize int64
+	// ResponseSize is the number of bytes written to the client for the
+	// response, status line and headers included (TLS records excluded).
+	ResponseSize int64
 }
 
 // AccessLogger receives one record per request. Log is called on the request

@@ -52,6 +52,9 @@ type clientConn struct {
 	refusedOnce atomic.Bool
 	// linger is set when the connection ends with a request body unread.
 	linger bool
+	closed atomic.Bool
+	// written counts bytes written since the last response was finished.
+	written atomic.Int64
 	// bytesRead counts bytes read since the last response was finished,
 	// so that an idle timeout can be told from a slow request.
 	bytesRead int64
@@ -67,6 +70,7 @@ type clientConn struct {
 
 func (s *Server) newClientConn(c net.Conn) *clientConn {
 	cc := &clientConn{Conn: c, srv: s}
+	s.stats.open.Add(1)
 	switch a := c.RemoteAddr().(type) {
 	case *net.TCPAddr:
 		if ip, ok := netip.AddrFromSlice(a.IP); ok {
@@ -137,6 +141,7 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		c.setWriteDeadline()
 		n, err := c.Conn.Write(chunk)
 		written += n
+		c.written.Add(int64(n))
 		if err != nil {
 			return written, err
 		}
@@ -155,6 +160,9 @@ func (c *clientConn) Close() error {
 		// Closed without ever being read: refused over MAX_CONNECTIONS.
 		// (A TLS connection gets no 503 from fasthttp, only the close.)
 		c.srv.refused(c)
+	}
+	if !c.closed.Swap(true) {
+		c.srv.stats.open.Add(-1)
 	}
 	c.finishPending()
 	if c.linger {
@@ -228,7 +236,9 @@ func (c *clientConn) requestDone() {
 }
 
 func (c *clientConn) finishPending() {
+	written := c.written.Swap(0)
 	if p := c.pending.Swap(nil); p != nil {
+		p.rec.ResponseSize = written
 		c.srv.emit(p)
 	}
 }

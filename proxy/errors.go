@@ -41,22 +41,33 @@ var (
 	errMalformedHeader  = &statusError{status: fasthttp.StatusBadRequest, cause: "malformed header field"}
 )
 
+// upstreamKind is a family of failures to get an answer from the app.
+type upstreamKind int
+
+const (
+	upstreamRefused upstreamKind = iota
+	upstreamTimeout
+	upstreamReset
+	upstreamInvalid
+	numUpstreamKinds
+)
+
 // upstreamError classifies a failure to get an answer from the app:
 // a timeout while waiting for it is a 504, anything else a 502.
-func upstreamError(err error) *statusError {
+func upstreamError(err error) (*statusError, upstreamKind) {
 	var dial *dialError
 	switch {
 	case errors.As(err, &dial):
-		return &statusError{status: fasthttp.StatusBadGateway, cause: "cannot connect to the app", err: dial.err}
-	case isTimeout(err):
-		return &statusError{status: fasthttp.StatusGatewayTimeout, cause: "the app did not answer within PROXY_READ_TIMEOUT", err: err}
+		return &statusError{status: fasthttp.StatusBadGateway, cause: "cannot connect to the app", err: dial.err}, upstreamRefused
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
-		return &statusError{status: fasthttp.StatusBadGateway, cause: "no free connection to the app", err: err}
+		return &statusError{status: fasthttp.StatusBadGateway, cause: "no free connection to the app", err: err}, upstreamRefused
+	case isTimeout(err):
+		return &statusError{status: fasthttp.StatusGatewayTimeout, cause: "the app did not answer within PROXY_READ_TIMEOUT", err: err}, upstreamTimeout
 	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return &statusError{status: fasthttp.StatusBadGateway, cause: "the app closed the connection before a complete response", err: err}
+		return &statusError{status: fasthttp.StatusBadGateway, cause: "the app closed the connection before a complete response", err: err}, upstreamReset
 	default:
-		return &statusError{status: fasthttp.StatusBadGateway, cause: "invalid response from the app", err: err}
+		return &statusError{status: fasthttp.StatusBadGateway, cause: "invalid response from the app", err: err}, upstreamInvalid
 	}
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -70,7 +69,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	start := cc.requestStart()
 	ex := acquireExchange()
 	upstreamTime := time.Duration(-1)
+	s.stats.inFlight.Add(1)
 	defer func() {
+		s.stats.inFlight.Add(-1)
 		if p := recover(); p != nil {
 			s.errlog.logf(logInternal, "panic serving %s %q: %v\n%s", ctx.Method(), ctx.Request.Header.RequestURI(), p, debug.Stack())
 			s.fail(ctx, fmt.Errorf("panic: %v", p))
@@ -109,11 +110,6 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 		host = s.upstreamHost
 	}
 
-	var err error
-	if ex.body, err = s.readBody(ctx, ex.body); err != nil {
-		return -1, err
-	}
-
 	out := &ex.req.Header
 	out.SetMethodBytes(in.Method())
 	out.SetRequestURIBytes(target)
@@ -122,6 +118,16 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 		return -1, err
 	}
 	ex.xff, ex.realIP = forwardedFor(ex.xff, ex.xffValues, cc, s.trusted)
+	if s.cfg.Limiter != nil {
+		if err := s.limit(ctx, ex.realIP, cc); err != nil {
+			return -1, err
+		}
+	}
+
+	var err error
+	if ex.body, err = s.readBody(ctx, ex.body); err != nil {
+		return -1, err
+	}
 	if len(ex.xff) > 0 {
 		out.AddBytesKV(hdrXForwardedFor, ex.xff)
 	}
@@ -146,13 +152,17 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 	err = s.app.Do(&ex.req, &ex.resp)
 	took := time.Since(sent)
 	if err != nil {
-		var dial *dialError
-		if errors.As(err, &dial) {
+		se, kind := upstreamError(err)
+		s.stats.upstream[kind].Add(1)
+		if kind == upstreamRefused {
 			took = -1 // never reached the app
 		}
-		return took, upstreamError(err)
+		return took, se
 	}
 	copyResponse(&ctx.Response, &ex.resp, ex, s.cfg.ResponseHeaders, in.IsHead())
+	if s.cfg.Compressor != nil {
+		s.cfg.Compressor.FilterResponse(in, &ctx.Response)
+	}
 	return took, nil
 }
 
@@ -284,4 +294,17 @@ func (s *Server) handleExpect(ctx *fasthttp.RequestCtx) int {
 		s.finish(ctx, cc, cc.requestStart(), nil, -1, 0)
 	}
 	return fasthttp.StatusRequestEntityTooLarge
+}
+
+// limit applies the rate limit to the real client: a request over it waits
+// its turn (nginx's limit_req burst) or is refused with RATE_LIMIT_STATUS.
+func (s *Server) limit(ctx *fasthttp.RequestCtx, key []byte, cc *clientConn) error {
+	wait, ok := s.cfg.Limiter.Limit(key)
+	if !ok {
+		return s.rateLimited
+	}
+	if wait > 0 {
+		time.Sleep(wait)
+	}
+	return nil
 }

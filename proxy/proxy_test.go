@@ -273,3 +273,25 @@ func TestPipelinedRequestsAndTheirRecords(t *testing.T) {
 		t.Errorf("request_size %d", recs[1].RequestSize)
 	}
 }
+
+func TestStats(t *testing.T) {
+	app := startScriptedApp(t, answer(okResponse))
+	p := startProxy(t, testConfig(app.upstream()))
+	down := startProxy(t, testConfig(closedPort(t)))
+	c := p.dial(t, "203.0.113.7")
+	io.WriteString(c, getRequest)
+	resp := readResponse(t, bufio.NewReader(c), false)
+	if s := p.srv.Stats(); s.OpenConnections != 1 || s.InFlight != 0 {
+		t.Errorf("stats with one idle connection: %+v", s)
+	}
+	down.roundTrip(t, "203.0.113.7", getRequest)
+	if s := down.srv.Stats(); s.UpstreamRefused != 1 {
+		t.Errorf("stats after a refused connection: %+v", s)
+	}
+	c.Close()
+	eventually(t, "the connection closed", func() bool { return p.srv.Stats().OpenConnections == 0 })
+	rec := p.logs.wait(t, 1)[0]
+	if want := int64(len(resp.Header.Header()) + len(resp.Body())); rec.ResponseSize != want {
+		t.Errorf("ResponseSize %d, want %d", rec.ResponseSize, want)
+	}
+}

@@ -39,6 +39,13 @@ type Config struct {
 	ProxyConnectTimeout time.Duration // connecting to the app
 	ProxyReadTimeout    time.Duration // between two reads from (or writes to) the app
 
+	// Limiter, when set, rate-limits requests by real client address; a
+	// refused request gets RateLimitStatus (503 when zero, as nginx).
+	Limiter         Limiter
+	RateLimitStatus int
+	// Compressor, when set, may transform the app's answers (compression).
+	Compressor ResponseFilter
+
 	// AccessLog receives one record per request; nil disables it.
 	AccessLog AccessLogger
 	// ErrorLog receives the causes of errors, rate-limited; nil is stderr.
@@ -62,6 +69,11 @@ type Server struct {
 	// overloadResponse is the whole 503 sent over MAX_CONNECTIONS.
 	overloadResponse []byte
 	overloaded       atomic.Uint64
+	rateLimited      *statusError
+	stats            struct {
+		open, inFlight atomic.Int64
+		upstream       [numUpstreamKinds]atomic.Uint64
+	}
 	// oversized marks requests whose declared body is over MAX_BODY_SIZE,
 	// by header, from headerReceived to the handler (see there).
 	oversized sync.Map
@@ -94,6 +106,11 @@ func New(cfg Config) (*Server, error) {
 		s.upstreamHost = []byte(cfg.Upstream.Address)
 	}
 	s.overloadResponse = s.buildOverloadResponse()
+	status := cfg.RateLimitStatus
+	if status == 0 {
+		status = fasthttp.StatusServiceUnavailable
+	}
+	s.rateLimited = &statusError{status: status, cause: "over RATE_LIMIT"}
 	s.app = newHostClient(&s.cfg)
 
 	s.http = fasthttp.Server{
