@@ -370,7 +370,7 @@ func brief(r runResult) string {
 	var s string
 	switch {
 	case r.Wrk != nil:
-		s = fmt.Sprintf("%.0f req/s p99 %s cpu %.1f µs/req rss %s errors %d", r.Wrk.RPS, fmtLatency(r.Wrk.P99us), r.CPUusPerReq, fmtMiB(r.PeakRSSKiB), r.Wrk.Errors)
+		s = fmt.Sprintf("%.0f req/s p99 %s cpu %.1f µs/req rss %s errors %d, others used %.0f%% CPU", r.Wrk.RPS, fmtLatency(r.Wrk.P99us), r.CPUusPerReq, fmtMiB(r.PeakRSSKiB), r.Wrk.Errors, r.OtherCPUPct)
 		if r.Hey != nil {
 			s += fmt.Sprintf(" | hey %.0f req/s errors %d", r.Hey.RPS, r.Hey.Errors)
 		}

@@ -145,17 +145,24 @@ func (p *proc) logTail() string {
 // runBounded runs argv to completion, killing its group when ctx ends or
 // timeout passes. It returns standard output and the log (standard error).
 func runBounded(ctx context.Context, name string, argv, env []string, dir string, timeout time.Duration) (stdout, stderr []byte, err error) {
+	stdout, stderr, _, err = runBoundedCPU(ctx, name, argv, env, dir, timeout)
+	return stdout, stderr, err
+}
+
+// runBoundedCPU is runBounded that also returns the CPU time (user +
+// system) the process used.
+func runBoundedCPU(ctx context.Context, name string, argv, env []string, dir string, timeout time.Duration) (stdout, stderr []byte, cpu time.Duration, err error) {
 	var out bytes.Buffer
 	f, err := os.CreateTemp("", "bench-"+name+"-*.log")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	logPath := f.Name()
 	f.Close()
 	defer os.Remove(logPath)
 	p, err := startProc(name, argv, env, dir, logPath, &out)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -167,6 +174,9 @@ func runBounded(ctx context.Context, name string, argv, env []string, dir string
 		err = fmt.Errorf("%s: still running after %v, stopped", name, timeout)
 	}
 	p.stop(2 * time.Second)
+	if ps := p.cmd.ProcessState; ps != nil {
+		cpu = ps.UserTime() + ps.SystemTime()
+	}
 	stderr, _ = os.ReadFile(logPath)
 	if err == nil && p.err != nil {
 		var ee *exec.ExitError
@@ -176,7 +186,7 @@ func runBounded(ctx context.Context, name string, argv, env []string, dir string
 			err = fmt.Errorf("%s: %w", name, p.err)
 		}
 	}
-	return out.Bytes(), stderr, err
+	return out.Bytes(), stderr, cpu, err
 }
 
 func lastLines(b []byte, n int) string {

@@ -179,3 +179,30 @@ func (s *sampler) Stop() int64 {
 	defer s.mu.Unlock()
 	return s.peak
 }
+
+// machineCPU returns the busy and total CPU time of the whole machine so far
+// (the "cpu" line of /proc/stat; idle and iowait are not busy).
+func machineCPU() (busy, total time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 5 || string(f[0]) != "cpu" {
+		return 0, 0
+	}
+	var sum, idle int64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(string(v), 10, 64)
+		switch i {
+		case 8, 9: // guest, guest_nice: already in user and nice
+			continue
+		case 3, 4: // idle, iowait
+			idle += n
+		}
+		sum += n
+	}
+	toDur := func(t int64) time.Duration { return time.Duration(t) * time.Second / clkTck }
+	return toDur(sum - idle), toDur(sum)
+}

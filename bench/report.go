@@ -293,6 +293,15 @@ func writeMarkdown(w io.Writer, rep *report, scs []scenario) {
 		fmt.Fprintf(w, "  \ngunicorn-proxy and backend built from %s", m.Source)
 	}
 	fmt.Fprintf(w, "  \nLoad average (1 min) at start %s, at end %s; run took %.0f s", m.LoadStart, m.LoadEnd, rep.Seconds)
+	var other []float64
+	for _, r := range rep.Runs {
+		if r.Wrk != nil {
+			other = append(other, r.OtherCPUPct)
+		}
+	}
+	if o := statOf(other); o != nil {
+		fmt.Fprintf(w, "  \nCPU used by other processes during the measured wrk runs: median %.0f%%, max %.0f%% of the machine (the noise; see README)", o.Median, o.Max)
+	}
 	fmt.Fprintf(w, "  \nSettings: %v workers/threads/GOMAXPROCS per proxy; wrk -t%v -c%v -d%v; %v round(s), proxies alternated within each round; median [min–max] over rounds.\n",
 		cfg["workers"], cfg["threads"], cfg["connections"], cfg["duration"], cfg["rounds"])
 	for _, s := range rep.Skipped {

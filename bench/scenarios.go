@@ -56,10 +56,13 @@ type runResult struct {
 	// PeakRSSKiB is the highest sum of PSS over the group, sampled every
 	// 100 ms; PeakHWMKiB is the sum of VmHWM (reset at the start of the
 	// measured phase; shared pages count once per process).
-	PeakRSSKiB int64      `json:"peak_rss_kib,omitempty"`
-	PeakHWMKiB int64      `json:"peak_hwm_kib,omitempty"`
-	Mem        *memResult `json:"memory,omitempty"`
-	Profiles   []string   `json:"profiles,omitempty"`
+	// OtherCPUPct is the share of the machine's CPU time that processes
+	// other than the proxy, the backend and wrk used during the wrk run.
+	OtherCPUPct float64    `json:"other_cpu_pct"`
+	PeakRSSKiB  int64      `json:"peak_rss_kib,omitempty"`
+	PeakHWMKiB  int64      `json:"peak_hwm_kib,omitempty"`
+	Mem         *memResult `json:"memory,omitempty"`
+	Profiles    []string   `json:"profiles,omitempty"`
 }
 
 // runLoad runs a load scenario against a fresh instance of target.
@@ -81,7 +84,7 @@ func (b *bench) runLoad(ctx context.Context, sc scenario, target string, round i
 	url := "http://" + in.addr + sc.path
 
 	if b.cfg.warmup > 0 {
-		if _, err := b.runWrk(ctx, sc, url, dir, b.cfg.warmup); err != nil {
+		if _, _, err := b.runWrk(ctx, sc, url, dir, b.cfg.warmup); err != nil {
 			res.Error = "warm-up: " + err.Error()
 			return res
 		}
@@ -97,10 +100,21 @@ func (b *bench) runLoad(ctx context.Context, sc scenario, target string, round i
 		secs := int(b.cfg.duration/time.Second) - 1
 		go func() { cpuProf <- b.fetchCPUProfile(ctx, in, sc, secs) }()
 	}
-	w, err := b.runWrk(ctx, sc, url, dir, b.cfg.duration)
+	busy0, total0 := machineCPU()
+	w, wrkCPU, err := b.runWrk(ctx, sc, url, dir, b.cfg.duration)
+	busy1, total1 := machineCPU()
 	res.PeakRSSKiB = smp.Stop()
 	res.PeakHWMKiB = groupHWM(m)
 	cpu1, bcpu1 := groupCPU(m), groupCPU(in.backend.pid)
+	// Whatever busy CPU time is not ours (proxy, backend, wrk) was other
+	// work competing for the cores: the noise of this run.
+	ours := (cpu1 - cpu0) + wrkCPU
+	if target != tDirect {
+		ours += bcpu1 - bcpu0
+	}
+	if total1 > total0 {
+		res.OtherCPUPct = max(0, float64(busy1-busy0-ours)/float64(total1-total0)*100)
+	}
 	if cpuProf != nil {
 		if p := <-cpuProf; p != "" {
 			res.Profiles = append(res.Profiles, p)

@@ -51,19 +51,21 @@ end
 }
 
 // runWrk runs wrk against url for d with the bench's fixed settings.
-func (b *bench) runWrk(ctx context.Context, sc scenario, url, dir string, d time.Duration) (loadResult, error) {
+// It also returns the CPU time wrk used.
+func (b *bench) runWrk(ctx context.Context, sc scenario, url, dir string, d time.Duration) (loadResult, time.Duration, error) {
 	script := filepath.Join(dir, "wrk-"+sc.name+".lua")
 	if err := os.WriteFile(script, []byte(wrkScript(sc)), 0o644); err != nil {
-		return loadResult{}, err
+		return loadResult{}, 0, err
 	}
 	argv := []string{b.tools["wrk"],
 		"-t" + strconv.Itoa(b.cfg.threads), "-c" + strconv.Itoa(b.cfg.conns),
 		"-d" + durArg(d), "--timeout", "5s", "--latency", "-s", script, url}
-	out, stderr, err := runBounded(ctx, "wrk", argv, childEnv(), dir, d+30*time.Second)
+	out, stderr, cpu, err := runBoundedCPU(ctx, "wrk", argv, childEnv(), dir, d+30*time.Second)
 	if err != nil {
-		return loadResult{}, fmt.Errorf("%v %s", err, lastLines(stderr, 5))
+		return loadResult{}, cpu, fmt.Errorf("%v %s", err, lastLines(stderr, 5))
 	}
-	return parseWrk(out)
+	r, err := parseWrk(out)
+	return r, cpu, err
 }
 
 // durArg formats d in whole seconds (at least 1) for wrk and hey.
