@@ -60,6 +60,7 @@ type config struct {
 	memHold       time.Duration
 	goBench       bool
 	writeResults  bool
+	quietWait     time.Duration
 	command       string
 }
 
@@ -93,6 +94,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.memHold, "mem-hold", 10*time.Second, "slowread scenario: how long the readers read")
 	fs.BoolVar(&c.goBench, "gobench", true, "also run go test -bench -benchmem ./proxy/... for the allocation target")
 	fs.BoolVar(&c.writeResults, "write-results", false, "also replace bench/RESULTS.md with this run's table")
+	fs.DurationVar(&c.quietWait, "quiet-wait", 0, "before each run, wait up to this long for the machine to be quiet (other work < 25% CPU); for shared machines")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -295,6 +297,11 @@ func runBench(ctx context.Context, cfg config) (*outcome, error) {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
+				if cfg.quietWait > 0 {
+					if busy, waited := waitQuiet(ctx, cfg.quietWait, 25); waited > time.Second {
+						logf("waited %.0fs for a quiet machine (now %.0f%% busy)", waited.Seconds(), busy)
+					}
+				}
 				t0 := time.Now()
 				var r runResult
 				if sc.memory {
@@ -325,6 +332,7 @@ func runBench(ctx context.Context, cfg config) (*outcome, error) {
 		"max_connections": maxConnections, "max_body_size": maxBodySize,
 		"idle_conns": cfg.idleConns, "upload_clients": cfg.uploadClients, "readers": cfg.readers,
 		"mem_hold": cfg.memHold.String(), "proxy_env": cfg.proxyEnv, "smoke": cfg.smoke,
+		"quiet_wait": cfg.quietWait.String(),
 	}
 	rep := &report{
 		Command:   cfg.command,

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"os"
 	"strconv"
 	"sync"
@@ -205,4 +206,27 @@ func machineCPU() (busy, total time.Duration) {
 	}
 	toDur := func(t int64) time.Duration { return time.Duration(t) * time.Second / clkTck }
 	return toDur(sum - idle), toDur(sum)
+}
+
+// waitQuiet waits, up to limit, until the machine's CPU has been less than
+// pct% busy for one second (between runs nothing of ours runs, so busy is
+// other work). It returns the last busy share seen and how long it waited.
+func waitQuiet(ctx context.Context, limit time.Duration, pct float64) (float64, time.Duration) {
+	start := time.Now()
+	var busy float64
+	for {
+		b0, t0 := machineCPU()
+		select {
+		case <-ctx.Done():
+			return busy, time.Since(start)
+		case <-time.After(time.Second):
+		}
+		b1, t1 := machineCPU()
+		if t1 > t0 {
+			busy = float64(b1-b0) / float64(t1-t0) * 100
+		}
+		if busy < pct || time.Since(start) >= limit {
+			return busy, time.Since(start)
+		}
+	}
 }
