@@ -71,6 +71,7 @@ type summary struct {
 	PeakRSSKiB  int64   `json:"peak_rss_kib,omitempty"` // highest over rounds
 	Requests    int64   `json:"requests,omitempty"`     // sum over rounds
 	Errors      int64   `json:"errors"`                 // sum over rounds
+	OtherCPUPct float64 `json:"other_cpu_pct,omitempty"` // median noise, see runResult
 	HeyRPS      *stat   `json:"hey_rps,omitempty"`
 	HeyErrors   int64   `json:"hey_errors,omitempty"`
 
@@ -87,7 +88,7 @@ func summarize(runs []runResult, scs []scenario, targets []string) []summary {
 		var row []summary
 		for _, t := range targets {
 			s := summary{Scenario: sc.name, Target: t, Completed: -1}
-			var rps, p50, p99, cpu, hey, fig []float64
+			var rps, p50, p99, cpu, hey, fig, other []float64
 			for _, r := range runs {
 				if r.Scenario != sc.name || r.Target != t {
 					continue
@@ -105,6 +106,7 @@ func summarize(runs []runResult, scs []scenario, targets []string) []summary {
 					p50 = append(p50, w.P50us)
 					p99 = append(p99, w.P99us)
 					cpu = append(cpu, r.CPUusPerReq)
+					other = append(other, r.OtherCPUPct)
 					s.Requests += w.Requests
 					s.Errors += w.Errors
 				}
@@ -132,6 +134,7 @@ func summarize(runs []runResult, scs []scenario, targets []string) []summary {
 			s.HeyRPS = statOf(hey)
 			if len(rps) > 0 {
 				s.P50us, s.P99us, s.CPUusPerReq = median(p50), median(p99), median(cpu)
+				s.OtherCPUPct = median(other)
 			}
 			if s.Figure = statOf(fig); s.Figure != nil {
 				s.FigureUnit = "MiB peak RSS"
