@@ -68,9 +68,9 @@ type summary struct {
 	P50us       float64 `json:"p50_us,omitempty"`
 	P99us       float64 `json:"p99_us,omitempty"`
 	CPUusPerReq float64 `json:"cpu_us_per_req,omitempty"`
-	PeakRSSKiB  int64   `json:"peak_rss_kib,omitempty"` // highest over rounds
-	Requests    int64   `json:"requests,omitempty"`     // sum over rounds
-	Errors      int64   `json:"errors"`                 // sum over rounds
+	PeakRSSKiB  int64   `json:"peak_rss_kib,omitempty"`  // highest over rounds
+	Requests    int64   `json:"requests,omitempty"`      // sum over rounds
+	Errors      int64   `json:"errors"`                  // sum over rounds
 	OtherCPUPct float64 `json:"other_cpu_pct,omitempty"` // median noise, see runResult
 	HeyRPS      *stat   `json:"hey_rps,omitempty"`
 	HeyErrors   int64   `json:"hey_errors,omitempty"`
