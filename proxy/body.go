@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"io"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -17,37 +16,29 @@ import (
 // before a byte of the body is read, a chunked body as soon as it crosses
 // the limit, and CLIENT_BODY_TIMEOUT bounds the gap between two reads, as
 // nginx's client_body_timeout, rather than the whole upload.
-func (s *Server) readBody(ctx *fasthttp.RequestCtx, dst []byte) ([]byte, error) {
-	dst = dst[:0]
-	limit := s.cfg.MaxBodySize
+func (s *Server) readBody(ctx *fasthttp.RequestCtx, body *spool) error {
 	declared := ctx.Request.Header.ContentLength() // -1 chunked, -2 none
 	stream := ctx.RequestBodyStream()
 	if stream == nil || declared == 0 || declared == -2 {
-		return dst, nil
+		return nil
 	}
-	if declared > 0 && cap(dst) < declared {
-		// Room for the declared body, but no more than a pooled buffer
-		// holds: a client may declare a gigabyte and send three bytes.
-		dst = make([]byte, 0, min(declared, maxPooledBody))
+	timeout := s.cfg.ClientBodyTimeout
+	err := body.readFrom(stream, &s.spoolCfg, s.cfg.MaxBodySize, func() {
+		if timeout > 0 {
+			ctx.SetReadDeadline(time.Now().Add(timeout)) //nolint:errcheck // a dead conn fails the read
+		}
+	})
+	if err == nil {
+		return nil
 	}
-	for {
-		if len(dst) == cap(dst) {
-			dst = append(dst, 0)[:len(dst)] // let append pick the growth
-		}
-		if d := s.cfg.ClientBodyTimeout; d > 0 {
-			ctx.SetReadDeadline(time.Now().Add(d)) //nolint:errcheck // a dead conn fails the read
-		}
-		n, err := stream.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if limit > 0 && int64(len(dst)) > limit {
-			return dst, s.unreadBody(ctx, errBodyTooLarge)
-		}
-		if errors.Is(err, io.EOF) {
-			return dst, nil
-		}
-		if err != nil {
-			return dst, s.unreadBody(ctx, clientError(err))
-		}
+	var se *spoolError // declared here: errors.As moves it to the heap
+	switch {
+	case errors.As(err, &se):
+		return s.unreadBody(ctx, &statusError{status: fasthttp.StatusInternalServerError, cause: "spooling the request body", err: err})
+	case errors.Is(err, errBodyTooLarge):
+		return s.unreadBody(ctx, errBodyTooLarge)
+	default:
+		return s.unreadBody(ctx, clientError(err))
 	}
 }
 

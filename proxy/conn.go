@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,8 @@ type clientConn struct {
 	closed atomic.Bool
 	// written counts bytes written since the last response was finished.
 	written atomic.Int64
+	// chunk is ReadFrom's reader, kept here so a sendfile costs no allocation.
+	chunk io.LimitedReader
 	// bytesRead counts bytes read since the last response was finished,
 	// so that an idle timeout can be told from a slow request.
 	bytesRead int64
@@ -148,6 +151,42 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	}
 	return written, nil
 }
+
+// maxSendfileChunk bounds one sendfile(2) of a spooled body, for the same
+// reason as maxWriteChunk: SEND_TIMEOUT is the longest a chunk may take.
+const maxSendfileChunk = 256 << 10
+
+// ReadFrom is how fasthttp writes a spooled response body: from its file
+// straight to the socket with sendfile(2), a chunk at a time. fasthttp
+// hands over the file inside an io.LimitedReader (the advertised size);
+// anything else is copied through a buffer.
+func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
+	lr, isLimited := r.(*io.LimitedReader)
+	rf, canSendfile := c.Conn.(io.ReaderFrom)
+	if isLimited {
+		_, isFile := lr.R.(*os.File)
+		canSendfile = canSendfile && isFile
+	}
+	if !isLimited || !canSendfile || c.silent || !c.served.Load() {
+		return io.Copy(writerOnly{c}, r)
+	}
+	var total int64
+	for lr.N > 0 {
+		c.chunk = io.LimitedReader{R: lr.R, N: min(lr.N, maxSendfileChunk)}
+		c.setWriteDeadline()
+		n, err := rf.ReadFrom(&c.chunk)
+		total += n
+		lr.N -= n
+		c.written.Add(n)
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// writerOnly hides ReadFrom, so io.Copy falls back to Write.
+type writerOnly struct{ io.Writer }
 
 func (c *clientConn) setWriteDeadline() {
 	if d := c.srv.cfg.SendTimeout; d > 0 {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -13,10 +14,11 @@ import (
 // exchange is the per-request state of one round trip to the app, pooled
 // so that a request in steady state allocates nothing.
 type exchange struct {
-	req  fasthttp.Request
-	resp fasthttp.Response
+	reqHeader fasthttp.RequestHeader // what the app receives, head only
+	reqBody   spool                  // the client's body, complete
+	resp      fasthttp.Response      // the app's answer, head only
+	respBody  spool                  // the app's body, complete
 
-	body       []byte        // the client's body, complete
 	fields     []headerField // the client's header lines, in order
 	xffValues  [][]byte      // values of its X-Forwarded-For lines
 	connTokens [][]byte      // names its Connection header declared hop-by-hop
@@ -27,29 +29,28 @@ type exchange struct {
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
-// maxPooledBody is the largest body buffer kept for the next request;
-// bigger ones are left to the garbage collector rather than pinned.
+// maxPooledBody is the largest in-memory body buffer kept for the next
+// request; bigger ones are left to the garbage collector.
 const maxPooledBody = 1 << 20
 
 func acquireExchange() *exchange {
 	ex := exchangePool.Get().(*exchange)
 	// Raw mode: the app gets the header lines as the client wrote them, in
 	// order, with no header fasthttp would add or rewrite on its own.
-	ex.req.Header.DisableSpecialHeader()
-	ex.req.Header.DisableNormalizing()
-	// The request line is already built; parsing the target back into a URI
-	// would only cost time (see appTransport), so the URI is marked parsed.
-	ex.req.SetURI(&blankURI)
+	ex.reqHeader.DisableSpecialHeader()
+	ex.reqHeader.DisableNormalizing()
 	return ex
 }
 
-var blankURI fasthttp.URI
-
 func releaseExchange(ex *exchange) {
-	ex.req.Reset()
+	ex.reqHeader.Reset()
 	ex.resp.Reset()
-	if cap(ex.body) > maxPooledBody {
-		ex.body = nil
+	ex.reqBody.reset()
+	ex.respBody.reset()
+	for _, b := range []*spool{&ex.reqBody, &ex.respBody} {
+		if cap(b.mem) > maxPooledBody {
+			b.mem = nil
+		}
 	}
 	clear(ex.fields)
 	clear(ex.xffValues)
@@ -77,7 +78,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			s.fail(ctx, fmt.Errorf("panic: %v", p))
 			setOperatorHeaders(&ctx.Response, s.cfg.ResponseHeaders)
 		}
-		s.finish(ctx, cc, start, ex.realIP, upstreamTime, len(ex.body))
+		s.finish(ctx, cc, start, ex.realIP, upstreamTime, ex.reqBody.size)
 		releaseExchange(ex)
 	}()
 
@@ -110,7 +111,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 		host = s.upstreamHost
 	}
 
-	out := &ex.req.Header
+	out := &ex.reqHeader
 	out.SetMethodBytes(in.Method())
 	out.SetRequestURIBytes(target)
 	out.AddBytesKV(hdrHost, host)
@@ -124,8 +125,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 		}
 	}
 
-	var err error
-	if ex.body, err = s.readBody(ctx, ex.body); err != nil {
+	if err := s.readBody(ctx, &ex.reqBody); err != nil {
 		return -1, err
 	}
 	if len(ex.xff) > 0 {
@@ -146,12 +146,15 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 		out.AddBytesKV(hdrXForwardedHost, clientHost)
 	}
 	out.AddBytesKV(hdrXForwardedPort, forwardedPort(clientHost, bytes.Equal(proto, schemeHTTPS)))
-	ex.req.SetBodyRaw(ex.body)
 
 	sent := time.Now()
-	err = s.app.Do(&ex.req, &ex.resp)
+	err := s.app.roundTrip(ex)
 	took := time.Since(sent)
 	if err != nil {
+		var spoolErr *spoolError
+		if errors.As(err, &spoolErr) {
+			return took, &statusError{status: fasthttp.StatusInternalServerError, cause: "spooling the answer", err: err}
+		}
 		se, kind := upstreamError(err)
 		s.stats.upstream[kind].Add(1)
 		if kind == upstreamRefused {
@@ -159,7 +162,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 		}
 		return took, se
 	}
-	copyResponse(&ctx.Response, &ex.resp, ex, s.cfg.ResponseHeaders, in.IsHead())
+	copyResponse(&ctx.Response, ex, s.cfg.ResponseHeaders, in.IsHead())
 	if s.cfg.Compressor != nil {
 		s.cfg.Compressor.FilterResponse(in, &ctx.Response)
 	}
@@ -232,7 +235,7 @@ func copyRequestHeaders(in, out *fasthttp.RequestHeader, peerTrusted bool, ex *e
 
 // finish closes the books on a request: its access-log record waits on the
 // connection until the response has been written.
-func (s *Server) finish(ctx *fasthttp.RequestCtx, cc *clientConn, start time.Time, clientIP []byte, upstreamTime time.Duration, bodyLen int) {
+func (s *Server) finish(ctx *fasthttp.RequestCtx, cc *clientConn, start time.Time, clientIP []byte, upstreamTime time.Duration, bodyLen int64) {
 	if s.cfg.AccessLog != nil {
 		in := &ctx.Request.Header
 		if len(clientIP) == 0 {
@@ -260,9 +263,9 @@ var unixPeer = []byte("unix:")
 
 // requestSize is the request line, header and body as received, in bytes
 // (the body counted decoded, without chunk framing).
-func requestSize(in *fasthttp.RequestHeader, bodyLen int) int64 {
+func requestSize(in *fasthttp.RequestHeader, bodyLen int64) int64 {
 	line := len(in.Method()) + 1 + len(in.RequestURI()) + 1 + len(in.Protocol()) + 2
-	return int64(line + len(in.RawHeaders()) + bodyLen)
+	return int64(line+len(in.RawHeaders())) + bodyLen
 }
 
 // handleParseError answers a request fasthttp could not read.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"io"
 
 	"github.com/valyala/fasthttp"
 )
@@ -169,7 +170,8 @@ func responseVerdict(name []byte, connTokens [][]byte, operator []Header) bool {
 
 // copyResponse moves the app's answer into the client's response: status,
 // filtered headers, and the body by swapping buffers rather than copying.
-func copyResponse(dst, src *fasthttp.Response, ex *exchange, operator []Header, head bool) {
+func copyResponse(dst *fasthttp.Response, ex *exchange, operator []Header, head bool) {
+	src := &ex.resp
 	dst.SetStatusCode(src.StatusCode())
 	if msg := src.Header.StatusMessage(); len(msg) > 0 {
 		dst.Header.SetStatusMessage(msg)
@@ -192,7 +194,22 @@ func copyResponse(dst, src *fasthttp.Response, ex *exchange, operator []Header, 
 		}
 		return
 	}
-	dst.SwapBody(src.SwapBody(dst.SwapBody(nil)))
+	body := &ex.respBody
+	if body.onDisk() {
+		// fasthttp writes the file after the handler returns (with
+		// sendfile on a plain connection, see clientConn.ReadFrom), then
+		// closes it, which frees the space.
+		f, n := body.detachFile()
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			f.Close()
+			dst.SetStatusCode(fasthttp.StatusInternalServerError)
+			return
+		}
+		dst.SetBodyStream(f, int(n))
+		return
+	}
+	// In memory: trade buffers with the client's response, no copy.
+	body.mem = dst.SwapBody(body.mem)[:0]
 }
 
 // setOperatorHeaders adds the HEADER_* headers: on every response, the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,11 @@ type Config struct {
 	// Compressor, when set, may transform the app's answers (compression).
 	Compressor ResponseFilter
 
+	// BufferDir is where bodies over BufferMemory bytes are spooled
+	// (BUFFER_DIR, BUFFER_MEMORY); "" is the OS temporary directory.
+	BufferDir    string
+	BufferMemory int
+
 	// AccessLog receives one record per request; nil disables it.
 	AccessLog AccessLogger
 	// ErrorLog receives the causes of errors, rate-limited; nil is stderr.
@@ -57,7 +63,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	http    fasthttp.Server
-	app     *fasthttp.HostClient
+	app     *upstream
 	trusted TrustedProxies
 	errlog  *errorLog
 
@@ -70,6 +76,7 @@ type Server struct {
 	overloadResponse []byte
 	overloaded       atomic.Uint64
 	rateLimited      *statusError
+	spoolCfg         spoolConfig
 	stats            struct {
 		open, inFlight atomic.Int64
 		upstream       [numUpstreamKinds]atomic.Uint64
@@ -78,6 +85,10 @@ type Server struct {
 	// by header, from headerReceived to the handler (see there).
 	oversized sync.Map
 }
+
+// DefaultBufferMemory is how much of one body is kept in memory before the
+// rest goes to a file (BUFFER_MEMORY).
+const DefaultBufferMemory = 64 << 10
 
 // clientReadBufferSize bounds the request line plus headers. nginx accepts
 // up to 4×8 KiB by default; big cookies are common, so 32 KiB. The buffer is
@@ -111,7 +122,14 @@ func New(cfg Config) (*Server, error) {
 		status = fasthttp.StatusServiceUnavailable
 	}
 	s.rateLimited = &statusError{status: status, cause: "over RATE_LIMIT"}
-	s.app = newHostClient(&s.cfg)
+	if s.cfg.BufferDir == "" {
+		s.cfg.BufferDir = os.TempDir()
+	}
+	if s.cfg.BufferMemory <= 0 {
+		s.cfg.BufferMemory = DefaultBufferMemory
+	}
+	s.spoolCfg = spoolConfig{dir: s.cfg.BufferDir, memory: s.cfg.BufferMemory}
+	s.app = newUpstream(&s.cfg)
 
 	s.http = fasthttp.Server{
 		Handler:        s.handle,
@@ -155,7 +173,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // connections; it returns ctx's error if that takes too long.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.ShutdownWithContext(ctx)
-	s.app.CloseIdleConnections()
+	s.app.pool.CloseIdleConnections()
 	return err
 }
 

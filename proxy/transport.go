@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"syscall"
@@ -40,32 +41,38 @@ const (
 	upstreamWriteBufferSize = 16 << 10
 )
 
-func newHostClient(cfg *Config) *fasthttp.HostClient {
-	return &fasthttp.HostClient{
-		Addr:      cfg.Upstream.String(),
-		Transport: appTransport{},
-		DialTimeout: func(string, time.Duration) (net.Conn, error) {
-			return dialUpstream(cfg.Upstream, cfg.ProxyConnectTimeout, cfg.ProxyReadTimeout)
+// maxAttempts bounds how often one request may be sent; see roundTrip for
+// when a second attempt is allowed at all.
+const maxAttempts = 3
+
+// upstream talks to the app. fasthttp.HostClient is its connection pool —
+// dialing, idle timeout, the MAX_CONNECTIONS bound, buffers — and roundTrip
+// is the transport: it writes the request head exactly as the handler built
+// it, reads the answer into a spool (memory, then disk), and decides alone
+// what may be sent again.
+type upstream struct {
+	pool  *fasthttp.HostClient
+	spool spoolConfig
+}
+
+func newUpstream(cfg *Config) *upstream {
+	return &upstream{
+		spool: spoolConfig{dir: cfg.BufferDir, memory: cfg.BufferMemory},
+		pool: &fasthttp.HostClient{
+			Addr: cfg.Upstream.String(),
+			DialTimeout: func(string, time.Duration) (net.Conn, error) {
+				return dialUpstream(cfg.Upstream, cfg.ProxyConnectTimeout, cfg.ProxyReadTimeout)
+			},
+			// Each client connection has at most one request at the app, so
+			// there can never be more app connections than client ones.
+			MaxConns:            cfg.MaxConnections,
+			MaxConnWaitTimeout:  cfg.ProxyConnectTimeout,
+			MaxIdleConnDuration: upstreamIdleTimeout,
+			// LIFO reuses the warmest connection and lets the others age out.
+			ConnPoolStrategy: fasthttp.LIFO,
+			ReadBufferSize:   upstreamReadBufferSize,
+			WriteBufferSize:  upstreamWriteBufferSize,
 		},
-		// Each client connection has at most one request at the app, so
-		// there can never be more app connections than client ones; a
-		// request never fails for want of a pooled connection.
-		MaxConns:            cfg.MaxConnections,
-		MaxConnWaitTimeout:  cfg.ProxyConnectTimeout,
-		MaxIdleConnDuration: upstreamIdleTimeout,
-		// LIFO reuses the warmest connection and lets the others age out.
-		ConnPoolStrategy: fasthttp.LIFO,
-		// appTransport alone decides what may be sent twice (see RoundTrip);
-		// this only bounds how often it may say so for one request.
-		MaxIdemponentCallAttempts: 3,
-		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, true },
-		ReadBufferSize:            upstreamReadBufferSize,
-		WriteBufferSize:           upstreamWriteBufferSize,
-		// Byte-for-byte: header names keep their case, paths their form,
-		// and the app sees the client's User-Agent or none.
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		NoDefaultUserAgentHeader:      true,
 	}
 }
 
@@ -158,91 +165,114 @@ func (c *appConn) peek(fd uintptr) bool {
 // was sent on it: always safe to retry.
 var errStaleConn = errors.New("pooled connection to the app was closed by the app")
 
-// appTransport sends one request to the app and reads the whole answer.
-// It replaces fasthttp's default transport for two reasons:
+// roundTrip sends ex's request to the app and reads the whole answer: the
+// header into ex.resp, the body into ex.respBody.
 //
-//   - Bytes: the default rebuilds the request-target from its parsed URI,
-//     which drops an empty query ("/a?") and misreads "//a?u=http://b" as
-//     an absolute URI. Here the request line is the client's.
-//   - Retries: the default retries any GET/HEAD/PUT after any error, even
-//     one the app received and crashed on. Here a request is sent again
-//     only if it cannot have reached the app (a pooled connection found
-//     dead before writing), or if it is idempotent and failed on a reused
-//     connection before a byte of answer — the keep-alive race, as Go's
-//     net/http does. A POST is never sent twice.
-type appTransport struct{}
+// A request is sent again only if it cannot have reached the app (a pooled
+// connection found dead before writing), or if it is idempotent and failed
+// on a reused connection before a byte of answer — the keep-alive race, as
+// Go's net/http handles it. fasthttp's own default retries any GET, HEAD or
+// PUT after any error, even one the app received and crashed on; a POST is
+// never sent twice here.
+func (u *upstream) roundTrip(ex *exchange) error {
+	for attempt := 1; ; attempt++ {
+		retry, err := u.try(ex)
+		if err == nil || !retry || attempt == maxAttempts {
+			return err
+		}
+	}
+}
 
-func (appTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
-	cc, err := hc.AcquireConn(0, false)
+func (u *upstream) try(ex *exchange) (retry bool, err error) {
+	cc, err := u.pool.AcquireConn(0, false)
 	if err != nil {
 		return false, err
 	}
 	conn, _ := cc.Conn().(*appConn)
 	if conn == nil {
-		hc.CloseConn(cc)
+		u.pool.CloseConn(cc)
 		return false, errors.New("proxy: unexpected connection type")
 	}
 	reused := conn.requests > 0
 	conn.requests++
 	if reused && conn.closedByApp() {
-		hc.CloseConn(cc)
+		u.pool.CloseConn(cc)
 		// The app restarted or timed the idle connections out: the rest of
 		// the pool is most likely dead too.
-		hc.CloseIdleConnections()
+		u.pool.CloseIdleConnections()
 		return true, errStaleConn
 	}
 
-	bw := hc.AcquireWriter(conn)
-	err = writeRequest(bw, req)
+	bw := u.pool.AcquireWriter(conn)
+	err = writeRequest(bw, &ex.reqHeader, &ex.reqBody)
 	if err == nil {
 		err = bw.Flush()
 	}
-	hc.ReleaseWriter(bw)
+	u.pool.ReleaseWriter(bw)
 	if err != nil {
-		hc.CloseConn(cc)
-		return reused && idempotent(req) && !isTimeout(err), err
+		u.pool.CloseConn(cc)
+		return reused && idempotent(&ex.reqHeader) && !isTimeout(err), err
 	}
 
+	resp := &ex.resp
+	resp.Reset()
+	ex.respBody.reset()
 	resp.Header.DisableNormalizing()
-	resp.SkipBody = req.Header.IsHead()
+	resp.SkipBody = ex.reqHeader.IsHead()
+	resp.StreamBody = true // the body goes to the spool, not to fasthttp's buffer
 	conn.received = 0
-	br := hc.AcquireReader(conn)
-	err = resp.Read(br)
-	hc.ReleaseReader(br)
+	br := u.pool.AcquireReader(conn)
+	err = resp.ReadLimitBody(br, 0) // the header, past any 1xx
+	if err == nil {
+		if stream := resp.BodyStream(); stream != nil {
+			err = ex.respBody.readFrom(stream, &u.spool, 0, nil)
+			if cerr := resp.CloseBodyStream(); err == nil && cerr != nil && !errors.Is(cerr, io.EOF) {
+				err = cerr
+			}
+		}
+	}
+	u.pool.ReleaseReader(br)
 	if err != nil {
-		hc.CloseConn(cc)
-		if reused && conn.received == 0 && idempotent(req) && !isTimeout(err) {
-			hc.CloseIdleConnections()
+		u.pool.CloseConn(cc)
+		if reused && conn.received == 0 && idempotent(&ex.reqHeader) && !isTimeout(err) {
+			u.pool.CloseIdleConnections()
 			return true, err
 		}
 		return false, err
 	}
-	if resp.ConnectionClose() {
-		hc.CloseConn(cc)
+	// A body that ends with the connection (no length, not chunked) leaves
+	// nothing to reuse.
+	if resp.ConnectionClose() || resp.Header.ContentLength() == -2 {
+		u.pool.CloseConn(cc)
 	} else {
-		hc.ReleaseConn(cc)
+		u.pool.ReleaseConn(cc)
 	}
 	return false, nil
 }
 
 // writeRequest writes the head exactly as built and frames the body with
-// Content-Length: the body is complete in memory, so the app never has to
-// parse chunked encoding.
-func writeRequest(bw *bufio.Writer, req *fasthttp.Request) error {
-	body := req.Body()
-	if len(body) > 0 || !(req.Header.IsGet() || req.Header.IsHead() || req.Header.IsDelete() || req.Header.IsOptions() || req.Header.IsTrace()) {
+// Content-Length: the body is complete (in memory or spooled), so the app
+// never has to parse chunked encoding.
+func writeRequest(bw *bufio.Writer, head *fasthttp.RequestHeader, body *spool) error {
+	if body.size > 0 || !(head.IsGet() || head.IsHead() || head.IsDelete() || head.IsOptions() || head.IsTrace()) {
 		var buf [20]byte
-		req.Header.SetBytesKV(hdrContentLength, strconv.AppendInt(buf[:0], int64(len(body)), 10))
+		head.SetBytesKV(hdrContentLength, strconv.AppendInt(buf[:0], body.size, 10))
 	}
-	if err := req.Header.Write(bw); err != nil {
+	if err := head.Write(bw); err != nil {
 		return err
 	}
-	_, err := bw.Write(body)
+	if body.onDisk() {
+		if err := body.rewind(); err != nil {
+			return &spoolError{err: err}
+		}
+		_, err := io.Copy(bw, body.file)
+		return err
+	}
+	_, err := bw.Write(body.mem)
 	return err
 }
 
 // idempotent methods (RFC 9110 §9.2.2) may be sent twice.
-func idempotent(req *fasthttp.Request) bool {
-	h := &req.Header
+func idempotent(h *fasthttp.RequestHeader) bool {
 	return h.IsGet() || h.IsHead() || h.IsPut() || h.IsDelete() || h.IsOptions() || h.IsTrace()
 }

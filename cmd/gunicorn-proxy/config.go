@@ -37,6 +37,8 @@ type config struct {
 	ProxyConnectTimeout duration       `env:"PROXY_CONNECT_TIMEOUT" envDefault:"5s" help:"time to connect to the app (502 after)"`
 	ProxyReadTimeout    duration       `env:"PROXY_READ_TIMEOUT" envDefault:"60s" help:"longest gap between two reads from the app (504 after)"`
 	ShutdownTimeout     duration       `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" help:"on SIGTERM/SIGQUIT/SIGINT, how long requests in flight may take to finish"`
+	BufferDir           bufferDir      `env:"BUFFER_DIR" shown:"the OS temp dir" help:"where request and response bodies over BUFFER_MEMORY are spooled (anonymous files, gone when the request ends)"`
+	BufferMemory        size           `env:"BUFFER_MEMORY" envDefault:"64k" help:"how much of one body is kept in memory before the rest goes to BUFFER_DIR"`
 
 	// Headers are the HEADER_* variables: not a struct field of the env
 	// library's, since their names are open-ended.
@@ -128,6 +130,9 @@ func (c *config) check(vars map[string]string) []error {
 	if c.SSLPasswordFile != "" && c.SSLKey == "" {
 		errs = append(errs, &configError{name: "SSL_PASSWORD_FILE", value: c.SSLPasswordFile, expected: "SSL_KEY to be set (the passwords decrypt SSL_KEY)"})
 	}
+	if c.BufferMemory < 1<<10 || c.BufferMemory > 1<<30 {
+		errs = append(errs, &configError{name: "BUFFER_MEMORY", value: vars["BUFFER_MEMORY"], expected: "a size from 1k to 1g"})
+	}
 	if c.AutoSSL && c.SSLKey != "" {
 		errs = append(errs, &configError{name: "AUTO_SSL", value: vars["AUTO_SSL"], expected: "AUTO_SSL unset when SSL_KEY and SSL_CRT are set (use one or the other)"})
 	}
@@ -156,6 +161,7 @@ type (
 	port           int
 	trustedProxies proxy.TrustedProxies
 	listenAddr     struct{ network, address string }
+	bufferDir      string
 )
 
 var parsers = map[reflect.Type]env.ParserFunc{
@@ -228,6 +234,15 @@ func parseDuration(v string) (time.Duration, error) {
 		return 0, want
 	}
 	return d, nil
+}
+
+// parseBufferDir checks that bodies can really be spooled there, so a
+// read-only or missing directory stops the start, not the first upload.
+func parseBufferDir(v string) (string, error) {
+	if err := proxy.CheckBufferDir(v); err != nil {
+		return "", expectation(fmt.Sprintf("a directory where the proxy can create files (%v)", err))
+	}
+	return v, nil
 }
 
 func parseScheme(v string) (string, error) {

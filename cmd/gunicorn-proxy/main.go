@@ -39,6 +39,10 @@ const (
 )
 
 func main() {
+	// A log reader that goes away (LOG=stdout into a dead pipe) must cost
+	// log lines, counted as dropped, not the process: without this, Go
+	// exits on a write to a broken stdout.
+	signal.Ignore(syscall.SIGPIPE)
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
@@ -110,7 +114,17 @@ func assemble(cfg *config, upstream proxy.Upstream, stderr io.Writer) (*process,
 		SendTimeout:         time.Duration(cfg.SendTimeout),
 		ProxyConnectTimeout: time.Duration(cfg.ProxyConnectTimeout),
 		ProxyReadTimeout:    time.Duration(cfg.ProxyReadTimeout),
+		BufferDir:           string(cfg.BufferDir),
+		BufferMemory:        int(cfg.BufferMemory),
 		ErrorLog:            stderr,
+	}
+
+	if pc.BufferDir == "" {
+		pc.BufferDir = os.TempDir()
+		if err := proxy.CheckBufferDir(pc.BufferDir); err != nil {
+			fmt.Fprintf(stderr, "gunicorn-proxy: BUFFER_DIR is unset, so %s: expected a directory where the proxy can create files (%v); set BUFFER_DIR to a writable one\n", pc.BufferDir, err)
+			return nil, exitConfig
+		}
 	}
 
 	tlsConfig, err := p.tlsConfig(cfg)
@@ -255,6 +269,11 @@ func (p *process) drain(sig os.Signal) int {
 	return code
 }
 
+// logFlushTimeout bounds the final flush of the access log at exit: a
+// log target that stopped reading (a stuck pipe) must not keep the
+// process alive; what cannot be written is counted as dropped.
+const logFlushTimeout = 10 * time.Second
+
 func (p *process) reopenLog() {
 	if p.accessLog == nil {
 		return
@@ -282,7 +301,9 @@ func (p *process) closeLog() {
 	if p.accessLog == nil {
 		return
 	}
-	if err := p.accessLog.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+	ctx, cancel := context.WithTimeout(context.Background(), logFlushTimeout)
+	defer cancel()
+	if err := p.accessLog.Shutdown(ctx); err != nil && !errors.Is(err, os.ErrClosed) {
 		fmt.Fprintln(p.stderr, "gunicorn-proxy: closing the access log:", err)
 	}
 }

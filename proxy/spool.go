@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// spool holds one whole body, a request's or a response's: in memory up to
+// BUFFER_MEMORY bytes, then in a temporary file in BUFFER_DIR, as nginx
+// does with client_body_buffer_size and proxy_max_temp_file_size. Buffering
+// every body in RAM would cost 1000 slow uploaders × MAX_BODY_SIZE; spooled,
+// they cost a file descriptor each.
+//
+// The file has no name from the moment it exists (O_TMPFILE, or create then
+// unlink where the filesystem lacks it), so nothing is left on disk by a
+// crash, a kill -9 or a forgotten cleanup: the space is freed when the
+// descriptor closes.
+type spool struct {
+	mem  []byte
+	file *os.File
+	size int64
+}
+
+// spoolConfig says where and from which size bodies go to disk.
+type spoolConfig struct {
+	dir    string
+	memory int // BUFFER_MEMORY
+}
+
+// readFrom appends everything r yields to the spool, calling before() ahead
+// of each read (to set a deadline), and stops with errBodyTooLarge past
+// limit bytes (0: no limit). It returns r's error, io.EOF excluded.
+func (s *spool) readFrom(r io.Reader, cfg *spoolConfig, limit int64, before func()) error {
+	var scratch *[]byte
+	defer func() {
+		if scratch != nil {
+			copyBufferPool.Put(scratch)
+		}
+	}()
+	for {
+		var buf []byte
+		if s.file == nil {
+			if len(s.mem) == cap(s.mem) {
+				if len(s.mem) >= cfg.memory {
+					if err := s.spill(cfg.dir); err != nil {
+						return err
+					}
+					continue
+				}
+				// Grow in memory, never past BUFFER_MEMORY.
+				s.mem = append(s.mem, 0)[:len(s.mem)]
+				if cap(s.mem) > cfg.memory {
+					s.mem = s.mem[:len(s.mem):cfg.memory]
+				}
+			}
+			buf = s.mem[len(s.mem):cap(s.mem)]
+		} else {
+			if scratch == nil {
+				scratch = copyBufferPool.Get().(*[]byte)
+			}
+			buf = *scratch
+		}
+		if before != nil {
+			before()
+		}
+		n, err := r.Read(buf)
+		if n > 0 {
+			if s.file == nil {
+				s.mem = s.mem[:len(s.mem)+n]
+				s.size += int64(n)
+			} else if werr := s.write(buf[:n]); werr != nil {
+				return werr
+			}
+			if limit > 0 && s.size > limit {
+				return errBodyTooLarge
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (s *spool) write(p []byte) error {
+	n, err := s.file.Write(p)
+	s.size += int64(n)
+	if err != nil {
+		return &spoolError{err: err}
+	}
+	return nil
+}
+
+// spill moves what is in memory to a new temporary file.
+func (s *spool) spill(dir string) error {
+	f, err := openTempFile(dir)
+	if err != nil {
+		return &spoolError{err: err}
+	}
+	s.file = f
+	s.size = 0
+	err = s.write(s.mem)
+	s.mem = s.mem[:0]
+	return err
+}
+
+// spoolError is a failure of BUFFER_DIR (full, read-only, gone): the
+// proxy's fault, not the client's or the app's.
+type spoolError struct{ err error }
+
+func (e *spoolError) Error() string { return "BUFFER_DIR: " + e.err.Error() }
+func (e *spoolError) Unwrap() error { return e.err }
+
+// onDisk reports whether the body went to a file.
+func (s *spool) onDisk() bool { return s.file != nil }
+
+// rewind makes a spooled file readable from its first byte: once it has
+// been written, and again for each attempt to send it.
+func (s *spool) rewind() error {
+	if s.file == nil {
+		return nil
+	}
+	_, err := s.file.Seek(0, io.SeekStart)
+	return err
+}
+
+// reset empties the spool for the next body and closes its file, which
+// frees the disk space.
+func (s *spool) reset() {
+	if s.file != nil {
+		s.file.Close()
+		s.file = nil
+	}
+	s.mem = s.mem[:0]
+	s.size = 0
+}
+
+// detachFile hands the spooled file over to the caller.
+func (s *spool) detachFile() (*os.File, int64) {
+	f, n := s.file, s.size
+	s.file, s.size = nil, 0
+	return f, n
+}
+
+// copyBufferPool holds the buffers bodies are copied through on their way
+// to and from disk.
+var copyBufferPool = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
+
+// openTempFile makes an anonymous file in dir: O_TMPFILE where the
+// filesystem has it (tmpfs, ext4, xfs, btrfs), otherwise a named file that
+// is unlinked at once.
+func openTempFile(dir string) (*os.File, error) {
+	f, err := os.OpenFile(dir, os.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return f, nil
+	}
+	f, err = os.CreateTemp(dir, ".gunicorn-proxy-body-*")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("unlinking %s: %w", f.Name(), err)
+	}
+	return f, nil
+}
+
+// CheckBufferDir verifies that bodies can be spooled to dir, so that a bad
+// BUFFER_DIR stops the start instead of failing the first big request.
+func CheckBufferDir(dir string) error {
+	f, err := openTempFile(dir)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write([]byte("x"))
+	f.Close()
+	return err
+}
