@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"net"
@@ -28,7 +29,27 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.srv.newClientConn(c), nil
+	cc := l.srv.newClientConn(c)
+	if l.srv.cfg.TLS == nil {
+		cc.plaintext = true
+		return cc, nil
+	}
+	return &tlsConn{Conn: tls.Server(cc, l.srv.cfg.TLS), cc: cc}, nil
+}
+
+// tlsConn is the TLS connection fasthttp serves, with our clientConn
+// beneath it. It shows the clientConn the plaintext (clientConn itself only
+// sees TLS records), and keeps the Handshake and ConnectionState methods by
+// which fasthttp tells a TLS connection.
+type tlsConn struct {
+	*tls.Conn
+	cc *clientConn
+}
+
+func (t *tlsConn) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	t.cc.observe(p[:n])
+	return n, err
 }
 
 // clientConn is one client connection. fasthttp serves a connection on a
@@ -58,9 +79,15 @@ type clientConn struct {
 	written atomic.Int64
 	// chunk is ReadFrom's reader, kept here so a sendfile costs no allocation.
 	chunk io.LimitedReader
-	// bytesRead counts bytes read since the last response was finished,
-	// so that an idle timeout can be told from a slow request.
+	// plaintext is set when the connection carries no TLS: Read then sees
+	// the HTTP bytes itself; on a TLS connection tlsConn shows them.
+	plaintext bool
+	// bytesRead counts HTTP bytes read since the last response was
+	// finished, so that an idle timeout can be told from a slow request.
 	bytesRead int64
+	// lineDone is set once the current request line is complete, to tell
+	// a request line too long (414) from a header too large (431).
+	lineDone bool
 	// start is when the first byte of the current request was read.
 	start time.Time
 
@@ -95,9 +122,8 @@ func clientConnOf(ctx *fasthttp.RequestCtx) *clientConn {
 	switch c := ctx.Conn().(type) {
 	case *clientConn:
 		return c
-	case *tls.Conn:
-		cc, _ := c.NetConn().(*clientConn)
-		return cc
+	case *tlsConn:
+		return c.cc
 	}
 	return nil
 }
@@ -110,13 +136,24 @@ func (c *clientConn) Read(p []byte) (int, error) {
 	// to the kernel in full: fasthttp flushes before it waits for more.
 	c.finishPending()
 	n, err := c.Conn.Read(p)
-	if n > 0 {
-		if c.bytesRead == 0 {
-			c.start = time.Now()
-		}
-		c.bytesRead += int64(n)
+	if c.plaintext {
+		c.observe(p[:n])
 	}
 	return n, err
+}
+
+// observe notes the HTTP bytes of a request as they arrive.
+func (c *clientConn) observe(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if c.bytesRead == 0 {
+		c.start = time.Now()
+	}
+	c.bytesRead += int64(len(b))
+	if !c.lineDone && bytes.IndexByte(b, '\n') >= 0 {
+		c.lineDone = true
+	}
 }
 
 // maxWriteChunk bounds one write so that SEND_TIMEOUT is a limit on the gap
@@ -272,6 +309,7 @@ func (c *clientConn) setPending(rec *AccessRecord) {
 // next one.
 func (c *clientConn) requestDone() {
 	c.bytesRead = 0
+	c.lineDone = false
 }
 
 func (c *clientConn) finishPending() {

@@ -39,6 +39,11 @@ var (
 	errBodyTooLarge     = &statusError{status: fasthttp.StatusRequestEntityTooLarge, cause: "request body over MAX_BODY_SIZE"}
 	errNoHost           = &statusError{status: fasthttp.StatusBadRequest, cause: "HTTP/1.1 request without Host"}
 	errMalformedHeader  = &statusError{status: fasthttp.StatusBadRequest, cause: "malformed header field"}
+	errTooManyHeaders   = &statusError{status: fasthttp.StatusRequestHeaderFieldsTooLarge, cause: "more than 100 header fields"}
+	errFramingConflict  = &statusError{status: fasthttp.StatusBadRequest, cause: "both Content-Length and Transfer-Encoding (request smuggling?)"}
+	errTransferCoding   = &statusError{status: fasthttp.StatusNotImplemented, cause: "a Transfer-Encoding other than chunked"}
+	errHTTPVersion      = &statusError{status: fasthttp.StatusHTTPVersionNotSupported, cause: "an HTTP version other than 1.0 and 1.1"}
+	errURITooLong       = &statusError{status: fasthttp.StatusRequestURITooLong, cause: "request line over the buffer"}
 )
 
 // upstreamKind is a family of failures to get an answer from the app.
@@ -96,7 +101,7 @@ func isTimeout(err error) bool {
 // produces itself: "502 Bad Gateway\n" and so on, built once.
 var statusPages = func() map[int][]byte {
 	pages := make(map[int][]byte)
-	for _, code := range []int{400, 403, 405, 408, 413, 414, 429, 431, 500, 502, 503, 504} {
+	for _, code := range []int{400, 403, 405, 408, 413, 414, 429, 431, 500, 501, 502, 503, 504, 505} {
 		pages[code] = []byte(strconv.Itoa(code) + " " + fasthttp.StatusMessage(code) + "\n")
 	}
 	return pages

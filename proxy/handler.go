@@ -99,6 +99,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 	if in.IsConnect() {
 		return -1, errMethodNotAllowed
 	}
+	if !in.IsHTTP11() && !bytes.Equal(in.Protocol(), http10) {
+		return -1, errHTTPVersion
+	}
 	target, clientHost, ok := requestTarget(in, ex)
 	if !ok {
 		return -1, errBadTarget
@@ -213,14 +216,33 @@ func requestTarget(in *fasthttp.RequestHeader, ex *exchange) (target, host []byt
 // whole request: a proxy that forwards what it cannot parse is how request
 // smuggling works.
 func copyRequestHeaders(in, out *fasthttp.RequestHeader, peerTrusted bool, ex *exchange) error {
+	var contentLength, transferEncoding int
 	for name, value := range in.AllInOrder() {
 		if !validFieldName(name) || !validFieldValue(value) {
 			return errMalformedHeader
 		}
-		if len(name) == 10 && equalFold(name, "Connection") {
+		switch {
+		case len(name) == 10 && equalFold(name, "Connection"):
 			ex.connTokens = connectionTokens(ex.connTokens, value)
+		case len(name) == 14 && equalFold(name, "Content-Length"):
+			contentLength++
+		case len(name) == 17 && equalFold(name, "Transfer-Encoding"):
+			transferEncoding++
+			if !equalFold(bytes.TrimSpace(value), "chunked") {
+				return errTransferCoding
+			}
 		}
 		ex.fields = append(ex.fields, headerField{name: name, value: value})
+	}
+	// gunicorn refuses more than 100 fields (limit_request_fields); the
+	// proxy says so itself rather than passing the app a request it rejects.
+	if len(ex.fields) > maxHeaderFields {
+		return errTooManyHeaders
+	}
+	// Two framings for one body is how requests are smuggled past one
+	// parser into another (RFC 9112 §6.3): refused, never guessed at.
+	if transferEncoding > 0 && contentLength > 0 || transferEncoding > 1 {
+		return errFramingConflict
 	}
 	for _, f := range ex.fields {
 		switch requestVerdict(f.name, peerTrusted, ex.connTokens) {
@@ -232,6 +254,11 @@ func copyRequestHeaders(in, out *fasthttp.RequestHeader, peerTrusted bool, ex *e
 	}
 	return nil
 }
+
+// maxHeaderFields is gunicorn's default limit_request_fields.
+const maxHeaderFields = 100
+
+var http10 = []byte("HTTP/1.0")
 
 // finish closes the books on a request: its access-log record waits on the
 // connection until the response has been written.
@@ -278,7 +305,11 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 		cc.silent = true
 		return
 	}
-	s.fail(ctx, clientError(err))
+	se := clientError(err)
+	if se.status == fasthttp.StatusRequestHeaderFieldsTooLarge && cc != nil && !cc.lineDone {
+		se = errURITooLong
+	}
+	s.fail(ctx, se)
 	setOperatorHeaders(&ctx.Response, s.cfg.ResponseHeaders)
 	if cc != nil {
 		s.finish(ctx, cc, cc.requestStart(), nil, -1, 0)

@@ -160,13 +160,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Serve accepts connections on ln until Shutdown. The listener is wrapped so
-// every connection gets the proxy's accounting and timeouts, then TLS.
+// every connection gets the proxy's accounting and timeouts, and TLS.
 func (s *Server) Serve(ln net.Listener) error {
-	var l net.Listener = &listener{Listener: ln, srv: s}
-	if s.cfg.TLS != nil {
-		l = tls.NewListener(l, s.cfg.TLS)
-	}
-	return s.http.Serve(l)
+	return s.http.Serve(&listener{Listener: ln, srv: s})
 }
 
 // Shutdown stops accepting, lets requests in flight finish and closes idle
@@ -239,7 +235,11 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetStatusCode(se.status)
 	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 	ctx.Response.SetBodyRaw(statusPage(se.status))
-	if se.status < 500 {
+	switch se.status {
+	case fasthttp.StatusBadGateway, fasthttp.StatusServiceUnavailable, fasthttp.StatusGatewayTimeout:
+		// The app failed, not the client: its connection stays usable
+		// (fasthttp drains or closes what is left of an unread body).
+	default:
 		// After a bad request the position in the byte stream is uncertain
 		// (an unread or partial body), so the connection ends here.
 		ctx.SetConnectionClose()
