@@ -74,7 +74,9 @@ type clientConn struct {
 	refusedOnce atomic.Bool
 	// linger is set when the connection ends with a request body unread.
 	linger bool
-	closed atomic.Bool
+	// resetOnClose is set when the client stopped reading (SEND_TIMEOUT).
+	resetOnClose bool
+	closed       atomic.Bool
 	// written counts bytes written since the last response was finished.
 	written atomic.Int64
 	// chunk is ReadFrom's reader, kept here so a sendfile costs no allocation.
@@ -183,6 +185,7 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		written += n
 		c.written.Add(int64(n))
 		if err != nil {
+			c.noteWriteError(err)
 			return written, err
 		}
 	}
@@ -215,8 +218,12 @@ func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 		total += n
 		lr.N -= n
 		c.written.Add(n)
-		if err != nil || n == 0 {
+		if err != nil {
+			c.noteWriteError(err)
 			return total, err
+		}
+		if n == 0 {
+			return total, io.ErrUnexpectedEOF
 		}
 	}
 	return total, nil
@@ -224,6 +231,17 @@ func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 
 // writerOnly hides ReadFrom, so io.Copy falls back to Write.
 type writerOnly struct{ io.Writer }
+
+// noteWriteError remembers a client that stopped reading past SEND_TIMEOUT:
+// its connection is reset rather than closed, since a plain close would
+// leave the kernel trickling the megabytes still queued to a reader that
+// wants them slowly (nginx's reset_timedout_connection).
+func (c *clientConn) noteWriteError(err error) {
+	if isTimeout(err) && !c.resetOnClose {
+		c.resetOnClose = true
+		c.srv.errlog.logf(logClient, "client %s stopped reading for SEND_TIMEOUT=%v: connection reset", c.RemoteAddr(), c.srv.cfg.SendTimeout)
+	}
+}
 
 func (c *clientConn) setWriteDeadline() {
 	if d := c.srv.cfg.SendTimeout; d > 0 {
@@ -241,7 +259,11 @@ func (c *clientConn) Close() error {
 		c.srv.stats.open.Add(-1)
 	}
 	c.finishPending()
-	if c.linger {
+	if c.resetOnClose {
+		if tc, ok := c.Conn.(*net.TCPConn); ok {
+			tc.SetLinger(0) //nolint:errcheck // best effort: a close still ends it
+		}
+	} else if c.linger {
 		c.linger = false
 		c.drainBeforeClose()
 	}

@@ -446,3 +446,75 @@ func TestCommandLine(t *testing.T) {
 		})
 	}
 }
+
+// SIGTERM or SIGQUIT under load: every request the proxy accepted gets its
+// whole answer; the others are refused at connect, never half-served.
+func TestShutdownUnderLoad(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			g := startGunicorn(t, 4, "")
+			p := startProxy(t, g.bind, "SHUTDOWN_TIMEOUT=20s")
+			var (
+				mu       sync.Mutex
+				answered int
+				refused  int
+				bad      []string
+				wg       sync.WaitGroup
+			)
+			stop := time.Now().Add(3 * time.Second)
+			for w := 0; w < 8; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					c := client()
+					for i := 0; time.Now().Before(stop); i++ {
+						path := "/big/1"
+						if i%3 == 0 {
+							path = "/sleep/0.3"
+						}
+						resp, err := c.Get(p.url(path))
+						if err != nil {
+							isRefused := strings.Contains(err.Error(), "connection refused")
+							mu.Lock()
+							if isRefused {
+								refused++
+							} else {
+								bad = append(bad, err.Error())
+							}
+							mu.Unlock()
+							if isRefused {
+								return // the listener is closed: done
+							}
+							continue
+						}
+						body, err := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						mu.Lock()
+						switch {
+						case err != nil || resp.StatusCode != 200:
+							bad = append(bad, fmt.Sprintf("%s: %d, %v", path, resp.StatusCode, err))
+						case path == "/big/1" && len(body) != 1<<20:
+							bad = append(bad, fmt.Sprintf("%s: %d bytes", path, len(body)))
+						default:
+							answered++
+						}
+						mu.Unlock()
+					}
+				}(w)
+			}
+			time.Sleep(time.Second)
+			p.signal(sig)
+			wg.Wait()
+			if code := p.wait(t, 30*time.Second); code != 0 {
+				t.Errorf("exit code %d\n%s", code, p.stderr)
+			}
+			if len(bad) > 0 {
+				t.Errorf("%d requests half-served or failed, e.g. %q", len(bad), bad[0])
+			}
+			if answered == 0 {
+				t.Error("no request was answered")
+			}
+			t.Logf("%v: %d answered, %d refused after the listener closed", sig, answered, refused)
+		})
+	}
+}
