@@ -39,6 +39,7 @@ type config struct {
 	ShutdownTimeout     duration       `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" help:"on SIGTERM/SIGQUIT/SIGINT, how long requests in flight may take to finish"`
 	BufferDir           bufferDir      `env:"BUFFER_DIR" shown:"the OS temp dir" help:"where request and response bodies over BUFFER_MEMORY are spooled (anonymous files, gone when the request ends)"`
 	BufferMemory        size           `env:"BUFFER_MEMORY" envDefault:"64k" help:"how much of one body is kept in memory before the rest goes to BUFFER_DIR"`
+	PprofListen         string         `env:"PPROF_LISTEN" help:"if set (e.g. 127.0.0.1:6060), serve Go's /debug/pprof/ there, for profiling; never on a public address"`
 
 	// Headers are the HEADER_* variables: not a struct field of the env
 	// library's, since their names are open-ended.

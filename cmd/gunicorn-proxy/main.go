@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"reflect"
@@ -149,6 +151,14 @@ func assemble(cfg *config, upstream proxy.Upstream, stderr io.Writer) (*process,
 		fmt.Fprintln(stderr, "gunicorn-proxy:", err)
 		p.closeLog()
 		return nil, exitConfig
+	}
+
+	if cfg.PprofListen != "" {
+		if err := servePprof(cfg.PprofListen); err != nil {
+			fmt.Fprintf(stderr, "gunicorn-proxy: PPROF_LISTEN=%q: expected an address to listen on (%v)\n", cfg.PprofListen, err)
+			p.closeLog()
+			return nil, exitConfig
+		}
 	}
 
 	addr := cfg.listenAddress()
@@ -343,4 +353,21 @@ Environment variables:
 Signals: TERM, QUIT, INT finish requests in flight and exit; USR1 reopens the
 access log; HUP reloads SSL_CRT and SSL_KEY.
 `)
+}
+
+// servePprof serves Go's profiler on its own listener, so `go tool pprof
+// http://ADDR/debug/pprof/profile` can see what the proxy spends its time on.
+func servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go http.Serve(ln, mux) //nolint:errcheck // lives as long as the process
+	return nil
 }
