@@ -23,9 +23,19 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, body *spool) error {
 		return nil
 	}
 	timeout := s.cfg.ClientBodyTimeout
+	var pace *gapDeadline
+	if cc := clientConnOf(ctx); cc != nil {
+		pace = &cc.bodyReadBy
+		pace.forget() // fasthttp set the read deadline for the header
+	}
 	err := body.readFrom(stream, &s.spoolCfg, s.cfg.MaxBodySize, func() {
-		if timeout > 0 {
+		if timeout <= 0 {
+			return
+		}
+		if pace == nil {
 			ctx.SetReadDeadline(time.Now().Add(timeout)) //nolint:errcheck // a dead conn fails the read
+		} else if d, ok := pace.next(timeout); ok {
+			ctx.SetReadDeadline(d) //nolint:errcheck // a dead conn fails the read
 		}
 	})
 	if err == nil {

@@ -81,6 +81,9 @@ type clientConn struct {
 	written atomic.Int64
 	// chunk is ReadFrom's reader, kept here so a sendfile costs no allocation.
 	chunk io.LimitedReader
+	// writeBy and bodyReadBy pace SEND_TIMEOUT and CLIENT_BODY_TIMEOUT.
+	writeBy    gapDeadline
+	bodyReadBy gapDeadline
 	// plaintext is set when the connection carries no TLS: Read then sees
 	// the HTTP bytes itself; on a TLS connection tlsConn shows them.
 	plaintext bool
@@ -244,8 +247,10 @@ func (c *clientConn) noteWriteError(err error) {
 }
 
 func (c *clientConn) setWriteDeadline() {
-	if d := c.srv.cfg.SendTimeout; d > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(d)) //nolint:errcheck // a dead conn fails the write anyway
+	if timeout := c.srv.cfg.SendTimeout; timeout > 0 {
+		if d, ok := c.writeBy.next(timeout); ok {
+			c.Conn.SetWriteDeadline(d) //nolint:errcheck // a dead conn fails the write anyway
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -25,6 +26,9 @@ type exchange struct {
 	xff        []byte        // the X-Forwarded-For sent to the app
 	realIP     []byte        // the real client address (into xff or the conn)
 	target     []byte        // a rewritten request-target, when needed
+	// iov is the request as one writev: head and in-memory body.
+	iov      net.Buffers
+	iovArray [2][]byte
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -55,6 +59,7 @@ func releaseExchange(ex *exchange) {
 	clear(ex.fields)
 	clear(ex.xffValues)
 	clear(ex.connTokens)
+	clear(ex.iovArray[:])
 	ex.realIP = nil
 	ex.fields, ex.xffValues, ex.connTokens = ex.fields[:0], ex.xffValues[:0], ex.connTokens[:0]
 	exchangePool.Put(ex)

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -105,6 +104,8 @@ type appConn struct {
 	probeBuf  [1]byte
 	// received counts bytes read since the current request was sent.
 	received int
+	readBy   gapDeadline
+	writeBy  gapDeadline
 }
 
 func newAppConn(c net.Conn, ioTimeout time.Duration) *appConn {
@@ -120,7 +121,9 @@ func newAppConn(c net.Conn, ioTimeout time.Duration) *appConn {
 
 func (c *appConn) Read(p []byte) (int, error) {
 	if c.ioTimeout > 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.ioTimeout)) //nolint:errcheck // a dead conn fails the read
+		if d, ok := c.readBy.next(c.ioTimeout); ok {
+			c.Conn.SetReadDeadline(d) //nolint:errcheck // a dead conn fails the read
+		}
 	}
 	n, err := c.Conn.Read(p)
 	c.received += n
@@ -128,10 +131,17 @@ func (c *appConn) Read(p []byte) (int, error) {
 }
 
 func (c *appConn) Write(p []byte) (int, error) {
-	if c.ioTimeout > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(c.ioTimeout)) //nolint:errcheck // a dead conn fails the write
-	}
+	c.armWrite()
 	return c.Conn.Write(p)
+}
+
+// armWrite sets the write deadline for the next write.
+func (c *appConn) armWrite() {
+	if c.ioTimeout > 0 {
+		if d, ok := c.writeBy.next(c.ioTimeout); ok {
+			c.Conn.SetWriteDeadline(d) //nolint:errcheck // a dead conn fails the write
+		}
+	}
 }
 
 // closedByApp reports whether an idle pooled connection can no longer carry
@@ -203,13 +213,7 @@ func (u *upstream) try(ex *exchange) (retry bool, err error) {
 		return true, errStaleConn
 	}
 
-	bw := u.pool.AcquireWriter(conn)
-	err = writeRequest(bw, &ex.reqHeader, &ex.reqBody)
-	if err == nil {
-		err = bw.Flush()
-	}
-	u.pool.ReleaseWriter(bw)
-	if err != nil {
+	if err = u.send(conn, ex); err != nil {
 		u.pool.CloseConn(cc)
 		return reused && idempotent(&ex.reqHeader) && !isTimeout(err), err
 	}
@@ -250,25 +254,33 @@ func (u *upstream) try(ex *exchange) (retry bool, err error) {
 	return false, nil
 }
 
-// writeRequest writes the head exactly as built and frames the body with
-// Content-Length: the body is complete (in memory or spooled), so the app
-// never has to parse chunked encoding.
-func writeRequest(bw *bufio.Writer, head *fasthttp.RequestHeader, body *spool) error {
+// send writes the request: the head exactly as built, and the body framed
+// by Content-Length — the body is complete (in memory or spooled), so the
+// app never has to parse chunked encoding. An in-memory body goes out with
+// its head in one writev, a spooled one through a pooled buffered writer.
+func (u *upstream) send(conn *appConn, ex *exchange) error {
+	head, body := &ex.reqHeader, &ex.reqBody
 	if body.size > 0 || !(head.IsGet() || head.IsHead() || head.IsDelete() || head.IsOptions() || head.IsTrace()) {
 		var buf [20]byte
 		head.SetBytesKV(hdrContentLength, strconv.AppendInt(buf[:0], body.size, 10))
-	}
-	if err := head.Write(bw); err != nil {
-		return err
 	}
 	if body.onDisk() {
 		if err := body.rewind(); err != nil {
 			return &spoolError{err: err}
 		}
-		_, err := io.Copy(bw, body.file)
-		return err
+		bw := u.pool.AcquireWriter(conn)
+		defer u.pool.ReleaseWriter(bw)
+		if err := head.Write(bw); err != nil {
+			return err
+		}
+		if _, err := io.Copy(bw, body.file); err != nil {
+			return err
+		}
+		return bw.Flush()
 	}
-	_, err := bw.Write(body.mem)
+	conn.armWrite()
+	ex.iov = append(ex.iovArray[:0], head.Header(), body.mem)
+	_, err := ex.iov.WriteTo(conn.Conn)
 	return err
 }
 
