@@ -43,21 +43,12 @@ func (s *spool) readFrom(r io.Reader, cfg *spoolConfig, limit int64, before func
 		}
 	}()
 	for {
+		// Read into memory while there is room under BUFFER_MEMORY, then
+		// into a scratch buffer: a body that ends exactly at the limit
+		// never touches the disk.
 		var buf []byte
-		if s.file == nil {
-			if len(s.mem) == cap(s.mem) {
-				if len(s.mem) >= cfg.memory {
-					if err := s.spill(cfg.dir); err != nil {
-						return err
-					}
-					continue
-				}
-				// Grow in memory, never past BUFFER_MEMORY.
-				s.mem = append(s.mem, 0)[:len(s.mem)]
-				if cap(s.mem) > cfg.memory {
-					s.mem = s.mem[:len(s.mem):cfg.memory]
-				}
-			}
+		inMemory := s.file == nil && s.grow(cfg.memory)
+		if inMemory {
 			buf = s.mem[len(s.mem):cap(s.mem)]
 		} else {
 			if scratch == nil {
@@ -70,11 +61,19 @@ func (s *spool) readFrom(r io.Reader, cfg *spoolConfig, limit int64, before func
 		}
 		n, err := r.Read(buf)
 		if n > 0 {
-			if s.file == nil {
+			switch {
+			case inMemory:
 				s.mem = s.mem[:len(s.mem)+n]
 				s.size += int64(n)
-			} else if werr := s.write(buf[:n]); werr != nil {
-				return werr
+			case s.file == nil:
+				if serr := s.spill(cfg.dir); serr != nil {
+					return serr
+				}
+				fallthrough
+			default:
+				if werr := s.write(buf[:n]); werr != nil {
+					return werr
+				}
 			}
 			if limit > 0 && s.size > limit {
 				return errBodyTooLarge
@@ -87,6 +86,22 @@ func (s *spool) readFrom(r io.Reader, cfg *spoolConfig, limit int64, before func
 			return err
 		}
 	}
+}
+
+// grow makes room in memory for the next read, never past max bytes in
+// all; it reports false when memory is full.
+func (s *spool) grow(max int) bool {
+	if len(s.mem) < cap(s.mem) {
+		return true
+	}
+	if len(s.mem) >= max {
+		return false
+	}
+	s.mem = append(s.mem, 0)[:len(s.mem)]
+	if cap(s.mem) > max {
+		s.mem = s.mem[:len(s.mem):max]
+	}
+	return true
 }
 
 func (s *spool) write(p []byte) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // pattern is n bytes of a sequence a reader can check.
@@ -127,4 +128,47 @@ func TestBrokenBufferDir(t *testing.T) {
 	if err := CheckBufferDir(t.TempDir()); err != nil {
 		t.Errorf("CheckBufferDir: %v", err)
 	}
+}
+
+// A body of exactly BUFFER_MEMORY bytes stays in memory; one byte more
+// goes to disk; both arrive whole.
+func TestSpoolBoundary(t *testing.T) {
+	cfg := &spoolConfig{dir: t.TempDir(), memory: 4096}
+	for _, tt := range []struct {
+		size   int
+		onDisk bool
+	}{{0, false}, {1, false}, {4095, false}, {4096, false}, {4097, true}, {100000, true}} {
+		var s spool
+		data := pattern(tt.size)
+		if err := s.readFrom(iotestOneByteAtATimeIfOdd(data, tt.size), cfg, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if s.onDisk() != tt.onDisk || s.size != int64(tt.size) {
+			t.Errorf("%d bytes: on disk %v, size %d", tt.size, s.onDisk(), s.size)
+		}
+		var got []byte
+		if s.onDisk() {
+			s.rewind()
+			got, _ = io.ReadAll(s.file)
+		} else {
+			got = s.mem
+		}
+		if !bytes.Equal(got, data) {
+			t.Errorf("%d bytes: content differs", tt.size)
+		}
+		s.reset()
+	}
+	var s spool
+	if err := s.readFrom(bytes.NewReader(pattern(5000)), cfg, 4999, nil); err != errBodyTooLarge {
+		t.Errorf("over the limit: %v", err)
+	}
+	s.reset()
+}
+
+// iotestOneByteAtATimeIfOdd varies the read sizes the spool sees.
+func iotestOneByteAtATimeIfOdd(data []byte, n int) io.Reader {
+	if n%2 == 1 {
+		return iotest.OneByteReader(bytes.NewReader(data))
+	}
+	return bytes.NewReader(data)
 }
