@@ -25,16 +25,29 @@ type listener struct {
 }
 
 func (l *listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		// fasthttp's Concurrency counts the connections it is serving; a
+		// WebSocket it has handed over no longer counts there, but it does
+		// here, so MAX_CONNECTIONS bounds the sockets the proxy holds.
+		if l.srv.stats.open.Load() >= int64(l.srv.cfg.MaxConnections) {
+			l.srv.refuse(c)
+			continue
+		}
+		return l.wrap(c), nil
 	}
+}
+
+func (l *listener) wrap(c net.Conn) net.Conn {
 	cc := l.srv.newClientConn(c)
 	if l.srv.cfg.TLS == nil {
 		cc.plaintext = true
-		return cc, nil
+		return cc
 	}
-	return &tlsConn{Conn: tls.Server(cc, l.srv.cfg.TLS), cc: cc}, nil
+	return &tlsConn{Conn: tls.Server(cc, l.srv.cfg.TLS), cc: cc}
 }
 
 // tlsConn is the TLS connection fasthttp serves, with our clientConn

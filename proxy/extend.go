@@ -28,6 +28,7 @@ type ResponseFilter interface {
 type Stats struct {
 	OpenConnections int64  // client connections open now
 	InFlight        int64  // requests being served now
+	WebSockets      int64  // WebSocket tunnels open now
 	Refused         uint64 // connections refused over MAX_CONNECTIONS
 	// Failures to get an answer from the app, by kind.
 	UpstreamRefused uint64 // could not connect (refused, unreachable, connect timeout)
@@ -41,6 +42,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		OpenConnections: s.stats.open.Load(),
 		InFlight:        s.stats.inFlight.Load(),
+		WebSockets:      s.stats.tunnels.Load(),
 		Refused:         s.overloaded.Load(),
 		UpstreamRefused: s.stats.upstream[upstreamRefused].Load(),
 		UpstreamTimeout: s.stats.upstream[upstreamTimeout].Load(),

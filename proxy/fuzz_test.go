@@ -39,6 +39,7 @@ func FuzzProxyRequest(f *testing.F) {
 	cfg.MaxBodySize = 4096
 	cfg.ClientHeaderTimeout = time.Second
 	cfg.ClientBodyTimeout = time.Second
+	cfg.ErrorLog = io.Discard
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		f.Fatal(err)
@@ -47,7 +48,6 @@ func FuzzProxyRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv.errlog = newErrorLog(io.Discard)
 	go srv.Serve(ln) //nolint:errcheck
 	f.Cleanup(func() { ln.Close() })
 

@@ -17,8 +17,16 @@ import (
 type exchange struct {
 	reqHeader fasthttp.RequestHeader // what the app receives, head only
 	reqBody   spool                  // the client's body, complete
-	resp      fasthttp.Response      // the app's answer, head only
+	resp      *fasthttp.Response     // the app's answer, head only
 	respBody  spool                  // the app's body, complete
+	// streamed is set when the app's answer is relayed as it comes
+	// (X-Accel-Buffering: no, text/event-stream) instead of buffered.
+	streamed *streamedBody
+	// upgrade is set for a WebSocket handshake; tunnel, once the app has
+	// agreed (101), is the connection to the app to join to the client's.
+	upgrade      bool
+	upgradeValue []byte // the client's Upgrade header
+	tunnel       *appTunnel
 
 	fields     []headerField // the client's header lines, in order
 	xffValues  [][]byte      // values of its X-Forwarded-For lines
@@ -31,7 +39,7 @@ type exchange struct {
 	iovArray [2][]byte
 }
 
-var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+var exchangePool = sync.Pool{New: func() any { return &exchange{resp: new(fasthttp.Response)} }}
 
 // maxPooledBody is the largest in-memory body buffer kept for the next
 // request; bigger ones are left to the garbage collector.
@@ -49,6 +57,15 @@ func acquireExchange() *exchange {
 func releaseExchange(ex *exchange) {
 	ex.reqHeader.Reset()
 	ex.resp.Reset()
+	if ex.streamed != nil {
+		ex.streamed.Close() // the handler failed before handing it over
+		ex.streamed = nil
+	}
+	if ex.tunnel != nil {
+		ex.tunnel.close()
+		ex.tunnel = nil
+	}
+	ex.upgrade, ex.upgradeValue = false, nil
 	ex.reqBody.reset()
 	ex.respBody.reset()
 	for _, b := range []*spool{&ex.reqBody, &ex.respBody} {
@@ -126,6 +143,12 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 	if err := copyRequestHeaders(in, out, cc.peerTrusted, ex); err != nil {
 		return -1, err
 	}
+	if ex.upgrade = isWebSocketHandshake(in, ex); ex.upgrade {
+		// The one time Upgrade crosses: Connection and Upgrade are hop-by-
+		// hop, so the proxy asks the app itself.
+		out.AddBytesKV(hdrConnection, valueUpgrade)
+		out.AddBytesKV(hdrUpgrade, valueWebSocket)
+	}
 	ex.xff, ex.realIP = forwardedFor(ex.xff, ex.xffValues, cc, s.trusted)
 	if s.cfg.Limiter != nil {
 		if err := s.limit(ctx, ex.realIP, cc); err != nil {
@@ -171,7 +194,19 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 		return took, se
 	}
 	copyResponse(&ctx.Response, ex, s.cfg.ResponseHeaders, in.IsHead())
-	if s.cfg.Compressor != nil {
+	switch {
+	case ex.tunnel != nil:
+		// The app switched to WebSocket: fasthttp writes the 101, then
+		// hands over the client's connection.
+		ctx.Response.Header.SetBytesKV(hdrConnection, valueUpgrade)
+		ctx.Response.Header.SetBytesKV(hdrUpgrade, valueWebSocket)
+		t := ex.tunnel
+		ex.tunnel = nil
+		ctx.Hijack(func(c net.Conn) { s.runTunnel(c, t) })
+	case ex.streamed != nil:
+		ctx.Response.SetBodyStream(ex.streamed, -1)
+		ex.streamed = nil
+	case s.cfg.Compressor != nil:
 		s.cfg.Compressor.FilterResponse(in, &ctx.Response)
 	}
 	return took, nil
@@ -231,6 +266,8 @@ func copyRequestHeaders(in, out *fasthttp.RequestHeader, peerTrusted bool, ex *e
 			ex.connTokens = connectionTokens(ex.connTokens, value)
 		case len(name) == 14 && equalFold(name, "Content-Length"):
 			contentLength++
+		case len(name) == 7 && equalFold(name, "Upgrade"):
+			ex.upgradeValue = value
 		case len(name) == 17 && equalFold(name, "Transfer-Encoding"):
 			transferEncoding++
 			if !equalFold(bytes.TrimSpace(value), "chunked") {

@@ -160,6 +160,10 @@ func responseVerdict(name []byte, connTokens [][]byte, operator []Header) bool {
 			return false
 		}
 	}
+	// nginx's X-Accel-* are instructions to the proxy, not to the client.
+	if len(name) > 8 && equalFold(name[:8], "X-Accel-") {
+		return false
+	}
 	for i := range operator {
 		if len(operator[i].Name) == len(name) && asciiEqualFold(operator[i].Name, name) {
 			return false
@@ -171,7 +175,7 @@ func responseVerdict(name []byte, connTokens [][]byte, operator []Header) bool {
 // copyResponse moves the app's answer into the client's response: status,
 // filtered headers, and the body by swapping buffers rather than copying.
 func copyResponse(dst *fasthttp.Response, ex *exchange, operator []Header, head bool) {
-	src := &ex.resp
+	src := ex.resp
 	dst.SetStatusCode(src.StatusCode())
 	if msg := src.Header.StatusMessage(); len(msg) > 0 {
 		dst.Header.SetStatusMessage(msg)
@@ -187,7 +191,10 @@ func copyResponse(dst *fasthttp.Response, ex *exchange, operator []Header, head 
 			dst.Header.AddBytesKV(name, value)
 		}
 	}
-	if head {
+	if head || ex.streamed != nil || ex.tunnel != nil {
+		if !head {
+			return // the body is relayed, not copied
+		}
 		// A HEAD answer has no body but tells the size the GET would have.
 		if n := src.Header.ContentLength(); n >= 0 {
 			dst.Header.SetContentLength(n)

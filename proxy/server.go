@@ -39,6 +39,8 @@ type Config struct {
 	SendTimeout         time.Duration // between two writes to the client
 	ProxyConnectTimeout time.Duration // connecting to the app
 	ProxyReadTimeout    time.Duration // between two reads from (or writes to) the app
+	// WebSocketIdleTimeout ends a WebSocket silent in both directions.
+	WebSocketIdleTimeout time.Duration
 
 	// Limiter, when set, rate-limits requests by real client address; a
 	// refused request gets RateLimitStatus (503 when zero, as nginx).
@@ -78,8 +80,8 @@ type Server struct {
 	rateLimited      *statusError
 	spoolCfg         spoolConfig
 	stats            struct {
-		open, inFlight atomic.Int64
-		upstream       [numUpstreamKinds]atomic.Uint64
+		open, inFlight, tunnels atomic.Int64
+		upstream                [numUpstreamKinds]atomic.Uint64
 	}
 	// oversized marks requests whose declared body is over MAX_BODY_SIZE,
 	// by header, from headerReceived to the handler (see there).
@@ -175,6 +177,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Refused counts the connections turned away over MAX_CONNECTIONS.
 func (s *Server) Refused() uint64 { return s.overloaded.Load() }
+
+// refuse turns a connection away at accept: a 503 on plain HTTP (a TLS
+// client would need a handshake first, so it only sees the close).
+func (s *Server) refuse(c net.Conn) {
+	if s.cfg.TLS == nil {
+		c.SetWriteDeadline(time.Now().Add(time.Second)) //nolint:errcheck // best effort
+		c.Write(s.overloadResponse)                     //nolint:errcheck // closed next
+	}
+	c.Close()
+	s.overloaded.Add(1)
+	s.errlog.logf(logOverload, "MAX_CONNECTIONS=%d reached: refused a connection from %s (%d refused so far)",
+		s.cfg.MaxConnections, c.RemoteAddr(), s.overloaded.Load())
+}
 
 func (s *Server) refused(c *clientConn) {
 	s.overloaded.Add(1)

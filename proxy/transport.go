@@ -52,10 +52,12 @@ const maxAttempts = 3
 type upstream struct {
 	pool  *fasthttp.HostClient
 	spool spoolConfig
+	cfg   *Config
 }
 
 func newUpstream(cfg *Config) *upstream {
 	return &upstream{
+		cfg:   cfg,
 		spool: spoolConfig{dir: cfg.BufferDir, memory: cfg.BufferMemory},
 		pool: &fasthttp.HostClient{
 			Addr: cfg.Upstream.String(),
@@ -185,6 +187,9 @@ var errStaleConn = errors.New("pooled connection to the app was closed by the ap
 // PUT after any error, even one the app received and crashed on; a POST is
 // never sent twice here.
 func (u *upstream) roundTrip(ex *exchange) error {
+	if ex.upgrade {
+		return u.handshake(ex, u.cfg)
+	}
 	for attempt := 1; ; attempt++ {
 		retry, err := u.try(ex)
 		if err == nil || !retry || attempt == maxAttempts {
@@ -218,7 +223,7 @@ func (u *upstream) try(ex *exchange) (retry bool, err error) {
 		return reused && idempotent(&ex.reqHeader) && !isTimeout(err), err
 	}
 
-	resp := &ex.resp
+	resp := ex.resp
 	resp.Reset()
 	ex.respBody.reset()
 	resp.Header.DisableNormalizing()
@@ -227,6 +232,21 @@ func (u *upstream) try(ex *exchange) (retry bool, err error) {
 	conn.received = 0
 	br := u.pool.AcquireReader(conn)
 	err = resp.ReadLimitBody(br, 0) // the header, past any 1xx
+	if err == nil && resp.BodyStream() != nil && wantsStreaming(&resp.Header) {
+		// The app asked for its answer to be relayed as it comes: the
+		// connection to the app goes with the body, and back to the pool
+		// (or closed) when the client has it all.
+		ex.streamed = &streamedBody{resp: resp, br: br, release: func(reusable bool) {
+			u.pool.ReleaseReader(br)
+			if reusable && !resp.ConnectionClose() && resp.Header.ContentLength() != -2 {
+				u.pool.ReleaseConn(cc)
+			} else {
+				u.pool.CloseConn(cc)
+			}
+		}}
+		ex.resp = fasthttp.AcquireResponse()
+		return false, nil
+	}
 	if err == nil {
 		if stream := resp.BodyStream(); stream != nil {
 			err = ex.respBody.readFrom(stream, &u.spool, 0, nil)

@@ -36,6 +36,7 @@ type config struct {
 	SendTimeout         duration       `env:"SEND_TIMEOUT" envDefault:"60s" help:"longest gap between two writes to a client reading the response"`
 	ProxyConnectTimeout duration       `env:"PROXY_CONNECT_TIMEOUT" envDefault:"5s" help:"time to connect to the app (502 after)"`
 	ProxyReadTimeout    duration       `env:"PROXY_READ_TIMEOUT" envDefault:"60s" help:"longest gap between two reads from the app (504 after)"`
+	WebSocketIdle       duration       `env:"WEBSOCKET_IDLE_TIMEOUT" envDefault:"1h" help:"a WebSocket with no traffic either way for this long is closed"`
 	ShutdownTimeout     duration       `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" help:"on SIGTERM/SIGQUIT/SIGINT, how long requests in flight may take to finish"`
 	BufferDir           bufferDir      `env:"BUFFER_DIR" shown:"the OS temp dir" help:"where request and response bodies over BUFFER_MEMORY are spooled (anonymous files, gone when the request ends)"`
 	BufferMemory        size           `env:"BUFFER_MEMORY" envDefault:"64k" help:"how much of one body is kept in memory before the rest goes to BUFFER_DIR"`

@@ -104,21 +104,22 @@ type process struct {
 func assemble(cfg *config, upstream proxy.Upstream, stderr io.Writer) (*process, int) {
 	p := &process{shutdown: time.Duration(cfg.ShutdownTimeout), stderr: stderr}
 	pc := proxy.Config{
-		Upstream:            upstream,
-		MaxConnections:      int(cfg.MaxConnections),
-		MaxBodySize:         int64(cfg.MaxBodySize),
-		Scheme:              string(cfg.Scheme),
-		TrustedProxies:      proxy.TrustedProxies(cfg.TrustedProxies),
-		ResponseHeaders:     cfg.Headers,
-		ClientHeaderTimeout: time.Duration(cfg.ClientHeaderTimeout),
-		ClientBodyTimeout:   time.Duration(cfg.ClientBodyTimeout),
-		KeepaliveTimeout:    time.Duration(cfg.KeepaliveTimeout),
-		SendTimeout:         time.Duration(cfg.SendTimeout),
-		ProxyConnectTimeout: time.Duration(cfg.ProxyConnectTimeout),
-		ProxyReadTimeout:    time.Duration(cfg.ProxyReadTimeout),
-		BufferDir:           string(cfg.BufferDir),
-		BufferMemory:        int(cfg.BufferMemory),
-		ErrorLog:            stderr,
+		Upstream:             upstream,
+		MaxConnections:       int(cfg.MaxConnections),
+		MaxBodySize:          int64(cfg.MaxBodySize),
+		Scheme:               string(cfg.Scheme),
+		TrustedProxies:       proxy.TrustedProxies(cfg.TrustedProxies),
+		ResponseHeaders:      cfg.Headers,
+		ClientHeaderTimeout:  time.Duration(cfg.ClientHeaderTimeout),
+		ClientBodyTimeout:    time.Duration(cfg.ClientBodyTimeout),
+		KeepaliveTimeout:     time.Duration(cfg.KeepaliveTimeout),
+		SendTimeout:          time.Duration(cfg.SendTimeout),
+		ProxyConnectTimeout:  time.Duration(cfg.ProxyConnectTimeout),
+		ProxyReadTimeout:     time.Duration(cfg.ProxyReadTimeout),
+		WebSocketIdleTimeout: time.Duration(cfg.WebSocketIdle),
+		BufferDir:            string(cfg.BufferDir),
+		BufferMemory:         int(cfg.BufferMemory),
+		ErrorLog:             stderr,
 	}
 
 	if pc.BufferDir == "" {
