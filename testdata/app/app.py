@@ -110,3 +110,28 @@ def crash():
 @app.route("/pid")
 def pid():
     return jsonify(pid=os.getpid())
+
+
+@app.route("/events")
+def events():
+    """Server-Sent Events, one a second, each stamped with the time the app
+    wrote it: the proxy must relay them as they come."""
+
+    def generate():
+        for i in range(3):
+            yield "data: %d %.6f\n\n" % (i, time.time())
+            time.sleep(1)
+
+    return Response(generate(), mimetype="text/event-stream")
+
+
+@app.route("/unbuffered")
+def unbuffered():
+    """Any answer the app marks with X-Accel-Buffering: no is streamed."""
+
+    def generate():
+        for i in range(3):
+            yield "chunk %d %.6f\n" % (i, time.time())
+            time.sleep(1)
+
+    return Response(generate(), mimetype="text/plain", headers={"X-Accel-Buffering": "no"})
