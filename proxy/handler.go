@@ -85,10 +85,7 @@ func releaseExchange(ex *exchange) {
 // handle is the request path: read the whole request, forward it, read the
 // whole answer, and only then let fasthttp write it to the client.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	cc := clientConnOf(ctx)
-	if cc == nil {
-		cc = s.newClientConn(ctx.Conn())
-	}
+	cc := clientConnOf(ctx) // never nil: Serve wraps every connection
 	start := cc.requestStart()
 	ex := acquireExchange()
 	upstreamTime := time.Duration(-1)
@@ -151,7 +148,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 	}
 	ex.xff, ex.realIP = forwardedFor(ex.xff, ex.xffValues, cc, s.trusted)
 	if s.cfg.Limiter != nil {
-		if err := s.limit(ctx, ex.realIP, cc); err != nil {
+		if err := s.limit(ex.realIP); err != nil {
 			return -1, err
 		}
 	}
@@ -374,7 +371,7 @@ func (s *Server) handleExpect(ctx *fasthttp.RequestCtx) int {
 
 // limit applies the rate limit to the real client: a request over it waits
 // its turn (nginx's limit_req burst) or is refused with RATE_LIMIT_STATUS.
-func (s *Server) limit(ctx *fasthttp.RequestCtx, key []byte, cc *clientConn) error {
+func (s *Server) limit(key []byte) error {
 	wait, ok := s.cfg.Limiter.Limit(key)
 	if !ok {
 		return s.rateLimited
