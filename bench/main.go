@@ -254,6 +254,7 @@ func runBench(ctx context.Context, cfg config) (*outcome, error) {
 	}
 	defer os.RemoveAll(b.tmp)
 
+	source := sourceVersion(ctx, root)
 	logf("building bench/backend")
 	b.backendBin = filepath.Join(b.tmp, "backend")
 	if err := goBuild(ctx, root, "./bench/backend", b.backendBin); err != nil {
@@ -336,7 +337,7 @@ func runBench(ctx context.Context, cfg config) (*outcome, error) {
 	}
 	rep := &report{
 		Command:   cfg.command,
-		Machine:   collectMachineInfo(ctx, root, b.tools),
+		Machine:   collectMachineInfo(ctx, b.tools),
 		Config:    cfgMap,
 		Skipped:   skipped,
 		Runs:      runs,
@@ -345,6 +346,7 @@ func runBench(ctx context.Context, cfg config) (*outcome, error) {
 		GoBench:   gb,
 	}
 	rep.Machine.LoadStart, rep.Machine.LoadEnd = loadStart, loadAvg()
+	rep.Machine.Source = source
 	rep.Seconds = time.Since(started).Seconds()
 	var md strings.Builder
 	writeMarkdown(&md, rep, scs)

@@ -142,6 +142,16 @@ func raiseNofile() uint64 {
 	return lim.Cur
 }
 
+// sourceVersion is the repository's commit, as git describe --always
+// --dirty says, taken when the binaries are built.
+func sourceVersion(ctx context.Context, root string) string {
+	out, _, err := runBounded(ctx, "git-describe", []string{"git", "describe", "--always", "--dirty"}, os.Environ(), root, 10*time.Second)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // machineInfo describes where a run happened, for the report.
 type machineInfo struct {
 	Date     string            `json:"date"`
@@ -173,7 +183,7 @@ func loadAvg() string {
 	return f[0]
 }
 
-func collectMachineInfo(ctx context.Context, root string, tools map[string]string) machineInfo {
+func collectMachineInfo(ctx context.Context, tools map[string]string) machineInfo {
 	mi := machineInfo{
 		Date:     time.Now().UTC().Format(time.RFC3339),
 		NProc:    runtime.NumCPU(),
@@ -206,9 +216,6 @@ func collectMachineInfo(ctx context.Context, root string, tools map[string]strin
 		if s != "" {
 			mi.Versions[name] = s
 		}
-	}
-	if out, _, err := runBounded(ctx, "git-describe", []string{"git", "describe", "--always", "--dirty"}, os.Environ(), root, 10*time.Second); err == nil {
-		mi.Source = strings.TrimSpace(string(out))
 	}
 	for name, p := range tools {
 		switch name {
