@@ -132,7 +132,7 @@ func run(o options, log io.Writer) (*Report, error) {
 	proxy := exec.Command(bin, appAddr)
 	proxy.Env = []string{"LISTEN=" + proxyAddr, "PPROF_LISTEN=" + pprofAddr, "PROXY_READ_TIMEOUT=10",
 		"BUFFER_DIR=" + dir, "PATH=" + os.Getenv("PATH")}
-	var proxyErr bytes.Buffer
+	var proxyErr lockedBuffer
 	proxy.Stderr = &proxyErr
 	proxy.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := proxy.Start(); err != nil {
@@ -507,4 +507,23 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// lockedBuffer is the proxy's stderr, written by os/exec's copier while
+// the soak reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
