@@ -349,7 +349,11 @@ func (p *process) runUntilSignal() int {
 			case syscall.SIGUSR1:
 				p.reopenLog()
 			case syscall.SIGHUP:
+				// With Type=notify-reload, systemd waits for READY=1
+				// after RELOADING=1; with Type=notify they do no harm.
+				p.notify(reloading(), "SIGHUP: reloading")
 				p.reloadCertificate()
+				p.notify(daemon.SdNotifyReady, p.status)
 			default:
 				return p.drain(sig)
 			}
@@ -404,9 +408,6 @@ func (p *process) reloadCertificate() {
 		fmt.Fprintln(p.stderr, "gunicorn-proxy: SIGHUP: no SSL_KEY/SSL_CRT to reload")
 		return
 	}
-	// systemd's ExecReload= waits for READY=1 after RELOADING=1.
-	p.notify(reloading(), "SIGHUP: reloading SSL_CRT and SSL_KEY")
-	defer p.notify(daemon.SdNotifyReady, p.status)
 	if err := p.certs.Reload(); err != nil {
 		fmt.Fprintln(p.stderr, "gunicorn-proxy: SIGHUP: new certificate refused, still serving the old one:", err)
 		return
