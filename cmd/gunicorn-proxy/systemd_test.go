@@ -8,6 +8,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -197,5 +198,36 @@ func TestSocketActivationOfADatagramSocket(t *testing.T) {
 	})
 	if code := ssa.wait(t, 20*time.Second); code != 1 || !strings.Contains(ssa.stderr.String(), "is not a listening stream socket (ListenStream=)") {
 		t.Errorf("exit %d; stderr:\n%s", code, ssa.stderr)
+	}
+}
+
+// deploy/systemd's units load without a warning: systemd-analyze verify
+// reports unknown or misspelt settings, bad values and a missing binary.
+func TestSystemdUnitsVerify(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatalf("systemd-analyze is not installed (%v): apt-get install systemd", err)
+	}
+	dir := t.TempDir()
+	var units []string
+	for _, name := range []string{"gunicorn-proxy.socket", "gunicorn-proxy.service"} {
+		raw, err := os.ReadFile(filepath.Join("../../deploy/systemd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The binary under test stands in for the installed one.
+		text := strings.ReplaceAll(string(raw), "ExecStart=/usr/local/bin/gunicorn-proxy ", "ExecStart="+binary+" ")
+		if name == "gunicorn-proxy.service" && text == string(raw) {
+			t.Fatal("gunicorn-proxy.service: no ExecStart=/usr/local/bin/gunicorn-proxy to check")
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		units = append(units, path)
+	}
+	out, err := exec.Command(analyze, append([]string{"verify"}, units...)...).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
