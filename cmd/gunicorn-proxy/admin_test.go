@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -273,6 +274,8 @@ func TestHealthcheckSubcommand(t *testing.T) {
 	plain := startProxy(t, g.bind)
 	tlsProxy := startProxy(t, g.bind, "SSL_CRT="+testdata+"/ec.crt", "SSL_KEY="+testdata+"/ec.key")
 	gone := freeAddr(t)
+	adminSock := filepath.Join(t.TempDir(), "admin.sock")
+	startProxy(t, g.bind, "ADMIN_LISTEN=unix:"+adminSock)
 
 	tests := []struct {
 		name   string
@@ -283,6 +286,7 @@ func TestHealthcheckSubcommand(t *testing.T) {
 	}{
 		{"admin /healthz", []string{"ADMIN_LISTEN=" + admin}, nil, 0, "http://" + admin + "/healthz: ok"},
 		{"wildcard admin address", []string{"ADMIN_LISTEN=:" + adminPort}, nil, 0, "http://127.0.0.1:" + adminPort + "/healthz: ok"},
+		{"admin on a unix socket", []string{"ADMIN_LISTEN=unix:" + adminSock}, nil, 0, "unix:" + adminSock + " /healthz: ok"},
 		{"admin /readyz", []string{"ADMIN_LISTEN=" + admin}, []string{"--ready"}, 0, "/readyz: ok"},
 		{"no app: healthy", []string{"LISTEN=" + noApp, "ADMIN_LISTEN=" + adminNoApp}, nil, 0, "/healthz: ok"},
 		{"no app: not ready", []string{"LISTEN=" + noApp, "ADMIN_LISTEN=" + adminNoApp}, []string{"--ready"}, 1, "503 app unreachable"},
