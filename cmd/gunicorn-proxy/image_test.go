@@ -270,11 +270,22 @@ func TestRunsLikeTheImage(t *testing.T) {
 	if s := decodeSeen(t, body); resp.StatusCode != 200 || s.URL != "https://shop.example/" {
 		t.Errorf("%d; the app built %q", resp.StatusCode, s.URL)
 	}
-	// A body larger than what is kept in memory (BUFFER_MEMORY).
+	// Bodies over BUFFER_MEMORY both ways: spooled to BUFFER_DIR, the
+	// image's /tmp, the one place the image's user may write.
 	upload := bytes.Repeat([]byte("0123456789abcdef"), 512<<10/16)
 	req, _ := http.NewRequest("POST", "http://"+listen+"/", bytes.NewReader(upload))
 	if resp, body := do(t, req); resp.StatusCode != 200 || decodeSeen(t, body).BodyLength != len(upload) {
 		t.Errorf("512 KiB upload: %d %s", resp.StatusCode, body)
+	}
+	want := bytes.Repeat(func() []byte {
+		b := make([]byte, 256)
+		for i := range b {
+			b[i] = byte(i)
+		}
+		return b
+	}(), 2<<20/256)
+	if resp, body := get(t, "http://"+listen+"/big/2"); resp.StatusCode != 200 || !bytes.Equal(body, want) {
+		t.Errorf("2 MiB download: %d, %d bytes, intact %v", resp.StatusCode, len(body), bytes.Equal(body, want))
 	}
 
 	health := func() (int, string) {
