@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/coreos/go-systemd/v22/activation"
@@ -29,12 +30,8 @@ func (p *process) notify(state, status string) {
 }
 
 func firstLine(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			return s[:i]
-		}
-	}
-	return s
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // reloading is RELOADING=1 with the timestamp systemd (≥ 253, for
@@ -147,17 +144,12 @@ func (m *multiListener) Addr() net.Addr { return m.listeners[0].Addr() }
 // describeListeners names sockets for the startup line: 127.0.0.1:8000,
 // unix:/run/gunicorn-proxy.sock.
 func describeListeners(ls []net.Listener) string {
-	s := ""
+	names := make([]string, len(ls))
 	for i, l := range ls {
-		if i > 0 {
-			s += ", "
-		}
-		a := l.Addr()
-		if a.Network() == "unix" {
-			s += "unix:" + a.String()
-		} else {
-			s += a.String()
+		names[i] = l.Addr().String()
+		if l.Addr().Network() == "unix" {
+			names[i] = "unix:" + names[i]
 		}
 	}
-	return s
+	return strings.Join(names, ", ")
 }
