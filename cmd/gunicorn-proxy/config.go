@@ -356,13 +356,23 @@ func parseUpstream(arg string) (proxy.Upstream, error) {
 		}
 		host, p = s, defaultPort
 	}
+	// http://[::1] keeps its brackets (SplitHostPort, which removes them,
+	// found no port); a bracket anywhere else makes no host.
+	if h, ok := strings.CutPrefix(host, "["); ok {
+		if host, ok = strings.CutSuffix(h, "]"); !ok {
+			return bad("bad host")
+		}
+	}
 	if host == "" {
 		return bad("no host")
+	}
+	if strings.ContainsAny(host, "[]") {
+		return bad("bad host")
 	}
 	if _, err := parsePort(p); err != nil {
 		return bad("bad port")
 	}
-	return proxy.Upstream{Network: "tcp", Address: net.JoinHostPort(strings.Trim(host, "[]"), p)}, nil
+	return proxy.Upstream{Network: "tcp", Address: net.JoinHostPort(host, p)}, nil
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

@@ -84,6 +84,10 @@ func TestParseUpstream(t *testing.T) {
 		{"app:0", "", "", false},
 		{":8080", "", "", false},
 		{"", "", "", false},
+		{"http://0[0", "", "", false}, // found by FuzzParseUpstream
+		{"http://[::1", "", "", false},
+		{"http://a]", "", "", false},
+		{"http://[]", "", "", false},
 	}
 	for _, tt := range tests {
 		got, err := parseUpstream(tt.in)
