@@ -41,6 +41,7 @@ type config struct {
 	BufferDir           bufferDir      `env:"BUFFER_DIR" shown:"the OS temp dir" help:"where request and response bodies over BUFFER_MEMORY are spooled (anonymous files, gone when the request ends)"`
 	BufferMemory        size           `env:"BUFFER_MEMORY" envDefault:"64k" help:"how much of one body is kept in memory before the rest goes to BUFFER_DIR"`
 	PprofListen         string         `env:"PPROF_LISTEN" help:"if set (e.g. 127.0.0.1:6060), serve Go's /debug/pprof/ there, for profiling; never on a public address"`
+	AdminListen         listenAddr     `env:"ADMIN_LISTEN" help:"admin listener for /healthz, /readyz and /metrics (Prometheus): host:port, :port or unix:/path; unset = off"`
 
 	// Headers are the HEADER_* variables: not a struct field of the env
 	// library's, since their names are open-ended.
@@ -68,12 +69,7 @@ func (e expectation) Error() string { return string(e) }
 
 // loadConfig reads the configuration from environ ("KEY=value" strings).
 func loadConfig(environ []string) (*config, []error) {
-	vars := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			vars[k] = v
-		}
-	}
+	vars := envMap(environ)
 	cfg := new(config)
 	err := env.ParseWithOptions(cfg, env.Options{Environment: vars, FuncMap: parsers})
 	errs := describeEnvErrors(err, vars)
@@ -134,6 +130,9 @@ func (c *config) check(vars map[string]string) []error {
 	}
 	if c.BufferMemory < 1<<10 || c.BufferMemory > 1<<30 {
 		errs = append(errs, &configError{name: "BUFFER_MEMORY", value: vars["BUFFER_MEMORY"], expected: "a size from 1k to 1g"})
+	}
+	if c.AdminListen.address != "" && c.AdminListen == c.listenAddress() {
+		errs = append(errs, &configError{name: "ADMIN_LISTEN", value: vars["ADMIN_LISTEN"], expected: "an address other than the proxy's own (LISTEN, PORT or :8000)"})
 	}
 	if c.AutoSSL && c.SSLKey != "" {
 		errs = append(errs, &configError{name: "AUTO_SSL", value: vars["AUTO_SSL"], expected: "AUTO_SSL unset when SSL_KEY and SSL_CRT are set (use one or the other)"})
@@ -357,13 +356,23 @@ func parseUpstream(arg string) (proxy.Upstream, error) {
 		}
 		host, p = s, defaultPort
 	}
+	// http://[::1] keeps its brackets (SplitHostPort, which removes them,
+	// found no port); a bracket anywhere else makes no host.
+	if h, ok := strings.CutPrefix(host, "["); ok {
+		if host, ok = strings.CutSuffix(h, "]"); !ok {
+			return bad("bad host")
+		}
+	}
 	if host == "" {
 		return bad("no host")
+	}
+	if strings.ContainsAny(host, "[]") {
+		return bad("bad host")
 	}
 	if _, err := parsePort(p); err != nil {
 		return bad("bad port")
 	}
-	return proxy.Upstream{Network: "tcp", Address: net.JoinHostPort(strings.Trim(host, "[]"), p)}, nil
+	return proxy.Upstream{Network: "tcp", Address: net.JoinHostPort(host, p)}, nil
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

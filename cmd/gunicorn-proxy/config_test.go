@@ -84,6 +84,10 @@ func TestParseUpstream(t *testing.T) {
 		{"app:0", "", "", false},
 		{":8080", "", "", false},
 		{"", "", "", false},
+		{"http://0[0", "", "", false}, // found by FuzzParseUpstream
+		{"http://[::1", "", "", false},
+		{"http://a]", "", "", false},
+		{"http://[]", "", "", false},
 	}
 	for _, tt := range tests {
 		got, err := parseUpstream(tt.in)
@@ -311,4 +315,48 @@ func FuzzParseTrustedProxies(f *testing.F) {
 		}
 		_ = err
 	})
+}
+
+func TestAdminListen(t *testing.T) {
+	tests := []struct {
+		env     []string
+		network string
+		address string
+		err     string
+	}{
+		{nil, "", "", ""},
+		{[]string{"ADMIN_LISTEN=127.0.0.1:9100"}, "tcp", "127.0.0.1:9100", ""},
+		{[]string{"ADMIN_LISTEN=:9100"}, "tcp", ":9100", ""},
+		{[]string{"ADMIN_LISTEN=unix:/run/gunicorn-proxy/admin.sock"}, "unix", "/run/gunicorn-proxy/admin.sock", ""},
+		{[]string{"ADMIN_LISTEN=9100"}, "", "", `ADMIN_LISTEN="9100": expected host:port`},
+		{[]string{"ADMIN_LISTEN=:8000"}, "", "", `ADMIN_LISTEN=":8000": expected an address other than the proxy's own`},
+		{[]string{"PORT=9100", "ADMIN_LISTEN=:9100"}, "", "", `ADMIN_LISTEN=":9100": expected an address other than the proxy's own`},
+	}
+	for _, tt := range tests {
+		cfg, errs := loadConfig(tt.env)
+		switch {
+		case tt.err != "":
+			if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), tt.err) {
+				t.Errorf("%v: errors %v, want %q", tt.env, errs, tt.err)
+			}
+		case len(errs) > 0:
+			t.Errorf("%v: %v", tt.env, errs)
+		case cfg.AdminListen.network != tt.network || cfg.AdminListen.address != tt.address:
+			t.Errorf("%v: %+v", tt.env, cfg.AdminListen)
+		}
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	for in, want := range map[string]string{
+		":9100":          "127.0.0.1:9100",
+		"0.0.0.0:9100":   "127.0.0.1:9100",
+		"[::]:9100":      "[::1]:9100",
+		"10.0.0.5:9100":  "10.0.0.5:9100",
+		"localhost:9100": "localhost:9100",
+	} {
+		if got := loopback(in); got != want {
+			t.Errorf("loopback(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -25,7 +25,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/gunicorn-proxy/gunicorn-proxy/admin"
 	"github.com/gunicorn-proxy/gunicorn-proxy/logsink"
+	"github.com/gunicorn-proxy/gunicorn-proxy/metrics"
 	"github.com/gunicorn-proxy/gunicorn-proxy/proxy"
 	"github.com/gunicorn-proxy/gunicorn-proxy/tlsgen"
 )
@@ -61,6 +65,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		}
 		positional = append(positional, a)
 	}
+	if len(positional) > 0 && positional[0] == "healthcheck" {
+		// Not a server: one always has a port (app:8080).
+		return healthcheck(positional[1:], environ, stdout, stderr)
+	}
 	if len(positional) == 0 {
 		fmt.Fprintln(stderr, "The server argument must be set.")
 		return exitFailure
@@ -82,7 +90,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 
-	p, code := assemble(cfg, upstream, stderr)
+	p, code := assemble(cfg, upstream, envMap(environ), stderr)
 	if p == nil {
 		return code
 	}
@@ -91,17 +99,30 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 
 // process is the running proxy with what its signals act on.
 type process struct {
-	server    *proxy.Server
-	listener  net.Listener
-	accessLog *logsink.Sink        // nil without LOG
-	certs     *tlsgen.KeyPairStore // nil without SSL_KEY
-	shutdown  time.Duration
-	stderr    io.Writer
+	server        *proxy.Server
+	listener      net.Listener
+	accessLog     *logsink.Sink        // nil without LOG
+	certs         *tlsgen.KeyPairStore // nil without SSL_KEY
+	admin         *admin.Server        // nil without ADMIN_LISTEN
+	adminListener net.Listener
+	shutdown      time.Duration
+	stderr        io.Writer
+	status        string // the STATUS= line systemd shows while serving
+}
+
+func envMap(environ []string) map[string]string {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	return vars
 }
 
 // assemble builds everything from the configuration; on failure it has
 // printed why and returns the exit code.
-func assemble(cfg *config, upstream proxy.Upstream, stderr io.Writer) (*process, int) {
+func assemble(cfg *config, upstream proxy.Upstream, vars map[string]string, stderr io.Writer) (*process, int) {
 	p := &process{shutdown: time.Duration(cfg.ShutdownTimeout), stderr: stderr}
 	pc := proxy.Config{
 		Upstream:             upstream,
@@ -147,6 +168,20 @@ func assemble(cfg *config, upstream proxy.Upstream, stderr io.Writer) (*process,
 		pc.AccessLog = sink
 	}
 
+	var counters *metrics.Metrics
+	if cfg.AdminListen.address != "" {
+		src := metrics.Sources{Proxy: func() proxy.Stats { return p.server.Stats() }}
+		if p.accessLog != nil {
+			src.LogDropped = p.accessLog.Dropped
+		}
+		counters = metrics.New(version, src)
+		if pc.AccessLog != nil {
+			pc.AccessLog = proxy.AccessLoggers{p.accessLog, counters}
+		} else {
+			pc.AccessLog = counters
+		}
+	}
+
 	p.server, err = proxy.New(pc)
 	if err != nil {
 		fmt.Fprintln(stderr, "gunicorn-proxy:", err)
@@ -162,19 +197,64 @@ func assemble(cfg *config, upstream proxy.Upstream, stderr io.Writer) (*process,
 		}
 	}
 
-	addr := cfg.listenAddress()
-	p.listener, err = listen(addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "gunicorn-proxy: cannot listen on %s: %v\n", addr, err)
+	where, code := p.openListeners(cfg, vars)
+	if code != 0 {
 		p.closeLog()
-		return nil, exitFailure
+		return nil, code
+	}
+	if counters != nil {
+		addr := cfg.AdminListen
+		p.adminListener, err = listen(addr)
+		if err != nil {
+			fmt.Fprintf(stderr, "gunicorn-proxy: cannot listen on ADMIN_LISTEN=%s: %v\n", addr, err)
+			p.listener.Close()
+			p.closeLog()
+			return nil, exitFailure
+		}
+		p.admin = admin.New(admin.Config{
+			Ready:    admin.DialCheck(upstream.Network, upstream.Address, time.Duration(cfg.ProxyConnectTimeout)),
+			Metrics:  counters,
+			ErrorLog: stderr,
+		})
+		fmt.Fprintf(stderr, "gunicorn-proxy: admin listener on %s: /healthz, /readyz, /metrics\n", addr)
 	}
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme = "https"
 	}
-	fmt.Fprintf(stderr, "gunicorn-proxy %s: listening on %s (%s), forwarding to %s\n", version, addr, scheme, upstream)
+	p.status = fmt.Sprintf("listening on %s (%s), forwarding to %s", where, scheme, upstream)
+	fmt.Fprintf(stderr, "gunicorn-proxy %s: %s\n", version, p.status)
 	return p, 0
+}
+
+// openListeners takes the sockets systemd passed, if it passed any (socket
+// activation: LISTEN is then ignored), or binds LISTEN. It returns what it
+// listens on, for the startup line, or a non-zero exit code.
+func (p *process) openListeners(cfg *config, vars map[string]string) (string, int) {
+	activated, note, err := activatedListeners(vars)
+	if note != "" {
+		fmt.Fprintln(p.stderr, "gunicorn-proxy:", note)
+	}
+	if err != nil {
+		fmt.Fprintln(p.stderr, "gunicorn-proxy:", err)
+		return "", exitFailure
+	}
+	if len(activated) > 0 {
+		if _, set := vars["LISTEN"]; set {
+			fmt.Fprintf(p.stderr, "gunicorn-proxy: LISTEN=%s ignored: serving the %d socket(s) systemd passed (LISTEN_FDS)\n", vars["LISTEN"], len(activated))
+		} else if _, set := vars["PORT"]; set {
+			fmt.Fprintf(p.stderr, "gunicorn-proxy: PORT=%s ignored: serving the %d socket(s) systemd passed (LISTEN_FDS)\n", vars["PORT"], len(activated))
+		}
+		p.listener = mergeListeners(activated)
+		return describeListeners(activated) + " from systemd", 0
+	}
+	addr := cfg.listenAddress()
+	p.listener, err = listen(addr)
+	if err != nil {
+		fmt.Fprintf(p.stderr, "gunicorn-proxy: cannot listen on %s: %v\n", addr, err)
+		return "", exitFailure
+	}
+	return addr.String(), 0
 }
 
 func (a listenAddr) String() string {
@@ -245,8 +325,18 @@ func (p *process) runUntilSignal() int {
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(signals)
 
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- p.server.Serve(p.listener) }()
+	if p.admin != nil {
+		go func() {
+			if err := p.admin.Serve(p.adminListener); err != nil {
+				served <- fmt.Errorf("ADMIN_LISTEN: %w", err)
+			}
+		}()
+	}
+	// The sockets are bound: connections wait in their backlog from now on,
+	// so systemd may start what depends on the proxy.
+	p.notify(daemon.SdNotifyReady, p.status)
 
 	for {
 		select {
@@ -259,7 +349,11 @@ func (p *process) runUntilSignal() int {
 			case syscall.SIGUSR1:
 				p.reopenLog()
 			case syscall.SIGHUP:
+				// With Type=notify-reload, systemd waits for READY=1
+				// after RELOADING=1; with Type=notify they do no harm.
+				p.notify(reloading(), "SIGHUP: reloading")
 				p.reloadCertificate()
+				p.notify(daemon.SdNotifyReady, p.status)
 			default:
 				return p.drain(sig)
 			}
@@ -268,6 +362,13 @@ func (p *process) runUntilSignal() int {
 }
 
 func (p *process) drain(sig os.Signal) int {
+	// First tell systemd and the load balancers: systemd then knows the
+	// stop is ours (and that SHUTDOWN_TIMEOUT may pass before we exit), and
+	// /readyz turns 503 while the requests in flight finish.
+	p.notify(daemon.SdNotifyStopping, fmt.Sprintf("%v: finishing requests in flight", sig))
+	if p.admin != nil {
+		p.admin.Drain()
+	}
 	fmt.Fprintf(p.stderr, "gunicorn-proxy: %v: finishing requests in flight (at most %v)\n", sig, p.shutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), p.shutdown)
 	defer cancel()
@@ -277,6 +378,12 @@ func (p *process) drain(sig os.Signal) int {
 		code = exitFailure
 	}
 	p.closeLog()
+	if p.admin != nil {
+		// Last, so that /healthz answered for as long as the process served.
+		closing, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		p.admin.Shutdown(closing) //nolint:errcheck // exiting anyway
+	}
 	return code
 }
 
@@ -322,12 +429,20 @@ func (p *process) closeLog() {
 // printHelp lists every variable with its default, from config's tags.
 func printHelp(w io.Writer) {
 	fmt.Fprint(w, `Usage: gunicorn-proxy [--help] [--version] SERVER
+       gunicorn-proxy healthcheck [--ready]
 
 A reverse proxy for gunicorn and other HTTP app servers. It reads each whole
 request before it contacts the app, and the whole answer before it writes to
 the client, so the app's workers never wait on a slow client.
 
 SERVER is where the app listens: host:port, http://host:port or unix:/path.
+
+healthcheck asks the running proxy (configured by the same environment) and
+exits 0 if it is healthy, 1 if not: GET ADMIN_LISTEN's /healthz (/readyz with
+--ready), or without ADMIN_LISTEN, a connection to LISTEN.
+
+Under systemd, the proxy reports READY=1 and STOPPING=1 (Type=notify) and
+serves the sockets systemd passes (LISTEN_FDS) instead of binding LISTEN.
 
 Environment variables:
 `)
@@ -352,7 +467,7 @@ Environment variables:
 	tw.Flush()
 	fmt.Fprint(w, `
 Signals: TERM, QUIT, INT finish requests in flight and exit; USR1 reopens the
-access log; HUP reloads SSL_CRT and SSL_KEY.
+access log; HUP reloads SSL_CRT and SSL_KEY without dropping connections.
 `)
 }
 
