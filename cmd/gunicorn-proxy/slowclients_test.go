@@ -36,7 +36,7 @@ func TestSlowClients(t *testing.T) {
 		{"slow body", 8, "client too slow", []string{"-B", "-i", "3", "-s", "8192", "-u", p.url("/")}},
 		// 8 MiB is more than the kernel's socket buffers hold, so the
 		// proxy's writes block and SEND_TIMEOUT can end them.
-		{"slow read", 12, "stopped reading for SEND_TIMEOUT", []string{"-X", "-n", "1", "-z", "32", "-w", "1", "-y", "64", "-k", "1", "-u", p.url("/big/8")}},
+		{"slow read", 20, "stopped reading for SEND_TIMEOUT", []string{"-X", "-n", "1", "-z", "32", "-w", "1", "-y", "64", "-k", "1", "-u", p.url("/big/8")}},
 	}
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
@@ -47,8 +47,8 @@ func TestSlowClients(t *testing.T) {
 			latencies, failures := normalTraffic(t, p, time.Duration(mode.seconds-1)*time.Second)
 			attack.wait(t, 60*time.Second)
 
-			if failures > 0 {
-				t.Errorf("%d of %d normal requests failed during the attack", failures, len(latencies))
+			if len(failures) > 0 {
+				t.Errorf("%d of %d normal requests failed during the attack: %q\n%s", len(failures), len(latencies), failures, p.stderr)
 			}
 			if readSlowHTTPStats(t, prefix+".csv") {
 				t.Errorf("slowhttptest found the service unavailable:\n%s", attack.stdout)
@@ -68,11 +68,11 @@ func TestSlowClients(t *testing.T) {
 
 // normalTraffic sends GETs on a few keep-alive connections for d and
 // returns their latencies and how many failed.
-func normalTraffic(t *testing.T, p *proxyProcess, d time.Duration) ([]time.Duration, int) {
+func normalTraffic(t *testing.T, p *proxyProcess, d time.Duration) ([]time.Duration, []string) {
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
-		failures  int
+		failures  []string
 		wg        sync.WaitGroup
 	)
 	deadline := time.Now().Add(d)
@@ -84,14 +84,20 @@ func normalTraffic(t *testing.T, p *proxyProcess, d time.Duration) ([]time.Durat
 			for time.Now().Before(deadline) {
 				start := time.Now()
 				resp, err := c.Get(p.url("/pid"))
-				ok := err == nil && resp.StatusCode == 200
+				failure := ""
+				switch {
+				case err != nil:
+					failure = err.Error()
+				case resp.StatusCode != 200:
+					failure = resp.Status
+				}
 				if err == nil {
 					resp.Body.Close()
 				}
 				mu.Lock()
 				latencies = append(latencies, time.Since(start))
-				if !ok {
-					failures++
+				if failure != "" {
+					failures = append(failures, failure)
 				}
 				mu.Unlock()
 				time.Sleep(10 * time.Millisecond)
