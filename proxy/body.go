@@ -28,7 +28,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, body *spool) error {
 		pace = &cc.bodyReadBy
 		pace.forget() // fasthttp set the read deadline for the header
 	}
-	err := body.readFrom(stream, &s.spoolCfg, s.cfg.MaxBodySize, func() {
+	err := body.readFrom(stream, &s.spoolCfg, int64(declared), s.cfg.MaxBodySize, func() {
 		if timeout <= 0 {
 			return
 		}

@@ -92,10 +92,12 @@ type Server struct {
 // rest goes to a file (BUFFER_MEMORY).
 const DefaultBufferMemory = 64 << 10
 
-// clientReadBufferSize bounds the request line plus headers. nginx accepts
-// up to 4×8 KiB by default; big cookies are common, so 32 KiB. The buffer is
-// pooled and returned while a connection is idle (ReduceMemoryUsage).
-const clientReadBufferSize = 32 << 10
+// clientReadBufferSize bounds the request line plus headers: a 16 KiB
+// cookie (they happen) and 8 KiB of everything else. nginx accepts 4×8 KiB
+// but no line over 8 KiB. The buffer is held while a request is read —
+// through a slow upload too — and pooled while a connection is idle
+// (ReduceMemoryUsage), so its size is what a thousand uploads cost.
+const clientReadBufferSize = 24 << 10
 
 // New checks cfg and builds a Server.
 func New(cfg Config) (*Server, error) {

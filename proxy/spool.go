@@ -34,26 +34,29 @@ type spoolConfig struct {
 
 // readFrom appends everything r yields to the spool, calling before() ahead
 // of each read (to set a deadline), and stops with errBodyTooLarge past
-// limit bytes (0: no limit). It returns r's error, io.EOF excluded.
-func (s *spool) readFrom(r io.Reader, cfg *spoolConfig, limit int64, before func()) error {
-	var scratch *[]byte
-	defer func() {
-		if scratch != nil {
-			copyBufferPool.Put(scratch)
+// limit bytes (0: no limit). declared is the body's announced length, -1
+// when unknown. It returns r's error, io.EOF excluded.
+func (s *spool) readFrom(r io.Reader, cfg *spoolConfig, declared, limit int64, before func()) error {
+	if declared > int64(cfg.memory) && s.file == nil {
+		// Known to be too big for memory: straight to disk, without first
+		// filling (and pinning) BUFFER_MEMORY of it.
+		if err := s.spill(cfg.dir); err != nil {
+			return err
 		}
-	}()
+	}
 	for {
 		// Read into memory while there is room under BUFFER_MEMORY, then
-		// into a scratch buffer: a body that ends exactly at the limit
-		// never touches the disk.
-		var buf []byte
+		// through a pooled buffer into the file: a body that ends exactly
+		// at the limit never touches the disk.
 		inMemory := s.file == nil && s.grow(cfg.memory)
+		var buf []byte
+		var scratch *[]byte
 		if inMemory {
 			buf = s.mem[len(s.mem):cap(s.mem)]
 		} else {
-			if scratch == nil {
-				scratch = copyBufferPool.Get().(*[]byte)
-			}
+			// Taken for one read only: a slow upload, which spends its
+			// life waiting for the next bytes, holds no buffer meanwhile.
+			scratch = copyBufferPool.Get().(*[]byte)
 			buf = *scratch
 		}
 		if before != nil {
@@ -61,23 +64,30 @@ func (s *spool) readFrom(r io.Reader, cfg *spoolConfig, limit int64, before func
 		}
 		n, err := r.Read(buf)
 		if n > 0 {
+			var serr error
 			switch {
 			case inMemory:
 				s.mem = s.mem[:len(s.mem)+n]
 				s.size += int64(n)
 			case s.file == nil:
-				if serr := s.spill(cfg.dir); serr != nil {
-					return serr
+				if serr = s.spill(cfg.dir); serr == nil {
+					serr = s.write(buf[:n])
 				}
-				fallthrough
 			default:
-				if werr := s.write(buf[:n]); werr != nil {
-					return werr
+				serr = s.write(buf[:n])
+			}
+			if serr != nil {
+				if scratch != nil {
+					copyBufferPool.Put(scratch)
 				}
+				return serr
 			}
-			if limit > 0 && s.size > limit {
-				return errBodyTooLarge
-			}
+		}
+		if scratch != nil {
+			copyBufferPool.Put(scratch)
+		}
+		if limit > 0 && s.size > limit {
+			return errBodyTooLarge
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -122,7 +132,10 @@ func (s *spool) spill(dir string) error {
 	s.file = f
 	s.size = 0
 	err = s.write(s.mem)
-	s.mem = s.mem[:0]
+	// The memory goes back to the garbage collector, not to the next
+	// request: a thousand slow uploads must not pin BUFFER_MEMORY each
+	// while their files fill.
+	s.mem = nil
 	return err
 }
 
@@ -165,9 +178,11 @@ func (s *spool) detachFile() (*os.File, int64) {
 }
 
 // copyBufferPool holds the buffers bodies are copied through on their way
-// to and from disk.
+// to and from disk (and through WebSocket tunnels). 16 KiB: a write to the
+// page cache that size is already cheap, and the pool is what spooled
+// uploads keep alive between them.
 var copyBufferPool = sync.Pool{New: func() any {
-	b := make([]byte, 32<<10)
+	b := make([]byte, 16<<10)
 	return &b
 }}
 

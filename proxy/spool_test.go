@@ -140,7 +140,7 @@ func TestSpoolBoundary(t *testing.T) {
 	}{{0, false}, {1, false}, {4095, false}, {4096, false}, {4097, true}, {100000, true}} {
 		var s spool
 		data := pattern(tt.size)
-		if err := s.readFrom(iotestOneByteAtATimeIfOdd(data, tt.size), cfg, 0, nil); err != nil {
+		if err := s.readFrom(iotestOneByteAtATimeIfOdd(data, tt.size), cfg, -1, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 		if s.onDisk() != tt.onDisk || s.size != int64(tt.size) {
@@ -159,7 +159,7 @@ func TestSpoolBoundary(t *testing.T) {
 		s.reset()
 	}
 	var s spool
-	if err := s.readFrom(bytes.NewReader(pattern(5000)), cfg, 4999, nil); err != errBodyTooLarge {
+	if err := s.readFrom(bytes.NewReader(pattern(5000)), cfg, -1, 4999, nil); err != errBodyTooLarge {
 		t.Errorf("over the limit: %v", err)
 	}
 	s.reset()

@@ -125,7 +125,7 @@ func (u *upstream) handshake(ex *exchange, cfg *Config) error {
 	// this connection.
 	if err == nil {
 		if stream := resp.BodyStream(); stream != nil {
-			err = ex.respBody.readFrom(stream, &u.spool, 0, nil)
+			err = ex.respBody.readFrom(stream, &u.spool, int64(resp.Header.ContentLength()), 0, nil)
 			resp.CloseBodyStream() //nolint:errcheck // the connection is closed next
 		}
 	}

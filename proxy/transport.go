@@ -249,7 +249,7 @@ func (u *upstream) try(ex *exchange) (retry bool, err error) {
 	}
 	if err == nil {
 		if stream := resp.BodyStream(); stream != nil {
-			err = ex.respBody.readFrom(stream, &u.spool, 0, nil)
+			err = ex.respBody.readFrom(stream, &u.spool, int64(resp.Header.ContentLength()), 0, nil)
 			if cerr := resp.CloseBodyStream(); err == nil && cerr != nil && !errors.Is(cerr, io.EOF) {
 				err = cerr
 			}
