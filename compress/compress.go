@@ -1,0 +1,173 @@
+package compress
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/valyala/fasthttp"
+)
+
+// Config is the compressor's configuration, already parsed.
+type Config struct {
+	// Level is the gzip level, 1 (fastest) to 9 (smallest); brotli and
+	// zstd get the level of comparable cost (see Levels). 0 means 5, the
+	// old image's gzip_comp_level.
+	Level int
+	// MinLength is the smallest body compressed, in bytes (nginx's
+	// gzip_min_length; the old image's 256). Negative means 0.
+	MinLength int
+	// Types are the media types compressed: "application/json",
+	// "text/*", or "*" for all. Empty means DefaultTypes.
+	Types []string
+	// Codings are the codings offered; empty means gzip, brotli and zstd.
+	Codings []Coding
+}
+
+// DefaultLevel and DefaultMinLength are the old image's gzip settings.
+const (
+	DefaultLevel     = 5
+	DefaultMinLength = 256
+)
+
+// Compressor compresses the app's answers; it implements
+// proxy.ResponseFilter and is safe for concurrent use.
+type Compressor struct {
+	levels    Levels
+	minLength int
+	types     typeSet
+	enabled   [numCodings]bool
+	zstd      *zstd.Encoder // EncodeAll is safe for concurrent use
+	states    sync.Pool     // *state
+}
+
+// Levels are the levels each coding is run at.
+type Levels struct {
+	Gzip   int               // 1–9
+	Brotli int               // 0–11
+	Zstd   zstd.EncoderLevel // SpeedFastest … SpeedBestCompression
+}
+
+// LevelsFor maps a gzip level to the brotli quality and zstd level that
+// cost about as much CPU or less on a typical API answer (a 64 KiB JSON
+// document; see BenchmarkLevels), so that a client preferring brotli or
+// zstd never makes COMPRESS_LEVEL more expensive than it says, and gets a
+// smaller body for it.
+//
+//	gzip    1  2  3  4  5  6  7  8  9
+//	brotli  1  1  2  2  2  3  4  5  6
+//	zstd    1  1  1  2  2  2  3  3  4   (klauspost levels: fastest, default, better, best)
+func LevelsFor(gzipLevel int) Levels {
+	gzipLevel = min(max(gzipLevel, 1), 9)
+	brotli := [...]int{1, 1, 2, 2, 2, 3, 4, 5, 6}
+	zstdLevels := [...]zstd.EncoderLevel{
+		zstd.SpeedFastest, zstd.SpeedFastest, zstd.SpeedFastest,
+		zstd.SpeedDefault, zstd.SpeedDefault, zstd.SpeedDefault,
+		zstd.SpeedBetterCompression, zstd.SpeedBetterCompression,
+		zstd.SpeedBestCompression,
+	}
+	return Levels{Gzip: gzipLevel, Brotli: brotli[gzipLevel-1], Zstd: zstdLevels[gzipLevel-1]}
+}
+
+// New checks cfg and builds a Compressor.
+func New(cfg Config) (*Compressor, error) {
+	level := cfg.Level
+	if level == 0 {
+		level = DefaultLevel
+	}
+	if level < 1 || level > 9 {
+		return nil, fmt.Errorf("compress: level %d is not 1–9", level)
+	}
+	types := cfg.Types
+	if len(types) == 0 {
+		types = DefaultTypes
+	}
+	ts, err := newTypeSet(types)
+	if err != nil {
+		return nil, fmt.Errorf("compress: %w", err)
+	}
+	c := &Compressor{levels: LevelsFor(level), minLength: max(cfg.MinLength, 0), types: ts}
+	codings := cfg.Codings
+	if len(codings) == 0 {
+		codings = []Coding{Gzip, Brotli, Zstd}
+	}
+	for _, cd := range codings {
+		if cd == Identity || cd >= numCodings {
+			return nil, fmt.Errorf("compress: cannot offer coding %d", cd)
+		}
+		c.enabled[cd] = true
+	}
+	if c.enabled[Zstd] {
+		// One encoder per core: EncodeAll borrows one of them for each
+		// call, so the state is pooled by the library itself.
+		c.zstd, err = zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(c.levels.Zstd),
+			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, fmt.Errorf("compress: zstd: %w", err)
+		}
+	}
+	c.states.New = func() any { return new(state) }
+	return c, nil
+}
+
+// FilterResponse compresses resp for the client that sent req, if both
+// allow it. It implements proxy.ResponseFilter: resp holds the app's
+// complete answer with the proxy's header filtering done.
+//
+// resp must not invent a Content-Type the app did not send (the proxy's
+// server runs with NoDefaultContentType): an answer without one is never
+// compressed.
+func (c *Compressor) FilterResponse(req *fasthttp.RequestHeader, resp *fasthttp.Response) {
+	if !c.eligible(req, resp) {
+		return
+	}
+	h := scanResponse(&resp.Header)
+	if h.noTransform {
+		return
+	}
+	st := c.states.Get().(*state)
+	defer c.release(st)
+	if !h.varyHasAcceptEncoding {
+		addVary(&resp.Header, &h, st)
+	}
+	coding := c.negotiate(req)
+	if coding == Identity {
+		return
+	}
+	body := resp.Body()
+	st.out = c.encode(st, coding, st.out[:0], body)
+	if len(st.out) >= len(body) {
+		return // nothing saved: the identity body is the better answer
+	}
+	// The compressed bytes become the response's own body buffer, which
+	// fasthttp owns and recycles after it has written the response; the
+	// buffer that held the uncompressed body, which nothing else refers to
+	// now, comes back to the pool. No buffer is shared across the write.
+	st.out = resp.SwapBody(st.out)[:0]
+	resp.Header.SetContentEncodingBytes(codingNames[coding])
+	resp.Header.SetContentLength(len(resp.Body()))
+	fixHeadersForCoding(&resp.Header, &h, st)
+}
+
+// maxPooledBuffer is the largest buffer kept for the next response; bigger
+// ones are left to the garbage collector rather than pinned (the proxy
+// applies the same bound to request bodies).
+const maxPooledBuffer = 1 << 20
+
+// state is the per-call scratch: the output buffer, the encoders that
+// write into it, and room to rebuild header values.
+type state struct {
+	out     []byte
+	scratch []byte
+	enc     encoders
+}
+
+func (c *Compressor) release(st *state) {
+	if cap(st.out) > maxPooledBuffer {
+		st.out = nil
+	}
+	c.states.Put(st)
+}

@@ -1,0 +1,21 @@
+// Package compress compresses the app's answers on their way to the
+// client, as nginx's gzip module did in the luhn/gunicorn-proxy image:
+// gzip, and brotli or zstd when the client prefers them.
+//
+// A Compressor is a proxy.ResponseFilter. It decides in three steps:
+//
+//   - eligible.go: is this answer one that compression applies to at all
+//     (its status, media type, size, no Content-Encoding of its own, no
+//     Cache-Control: no-transform)? If so, its representation varies with
+//     Accept-Encoding, and Vary says so whatever happens next.
+//   - negotiate.go: which coding does this request accept, by the q-values
+//     of its Accept-Encoding (RFC 9110 §12.5.3)? Preference br > zstd >
+//     gzip when the client rates them equally.
+//   - encode.go: compress the body with pooled encoders into a pooled
+//     buffer, swap it into the response, and fix the headers (Content-
+//     Encoding, a weakened ETag, no Accept-Ranges).
+//
+// In steady state a compressed response allocates nothing: encoder state
+// and output buffers are pooled, and the buffer that held the uncompressed
+// body is what the pool gets back.
+package compress
