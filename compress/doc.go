@@ -12,10 +12,10 @@
 //     of its Accept-Encoding (RFC 9110 §12.5.3)? Preference br > zstd >
 //     gzip when the client rates them equally.
 //   - encode.go: compress the body with pooled encoders into a pooled
-//     buffer, swap it into the response, and fix the headers (Content-
-//     Encoding, a weakened ETag, no Accept-Ranges).
+//     scratch buffer, copy it into the response's body, and fix the
+//     headers (Content-Encoding, a weakened ETag, no Accept-Ranges).
 //
 // In steady state a compressed response allocates nothing: encoder state
-// and output buffers are pooled, and the buffer that held the uncompressed
-// body is what the pool gets back.
+// and scratch buffers are pooled, and the response's body buffer is
+// fasthttp's own, recycled by fasthttp once the response is written.
 package compress

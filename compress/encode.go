@@ -52,6 +52,6 @@ func (c *Compressor) encode(st *state, coding Coding, dst, src []byte) []byte {
 		e.out.b = c.zstd.EncodeAll(src, e.out.b)
 	}
 	out := e.out.b
-	e.out.b = nil // the state must not keep the buffer the response now owns
+	e.out.b = nil
 	return out
 }

@@ -148,7 +148,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 	}
 	ex.xff, ex.realIP = forwardedFor(ex.xff, ex.xffValues, cc, s.trusted)
 	if s.cfg.Limiter != nil {
-		if err := s.limit(ex.realIP); err != nil {
+		if err := s.limit(ctx, ex.realIP); err != nil {
 			return -1, err
 		}
 	}
@@ -369,11 +369,22 @@ func (s *Server) handleExpect(ctx *fasthttp.RequestCtx) int {
 	return fasthttp.StatusRequestEntityTooLarge
 }
 
+// maxDiscardedBody is what fasthttp drains of a body the handler left
+// unread before it gives up on the connection (its maxUnreadStreamBodySize).
+const maxDiscardedBody = 256 << 10
+
 // limit applies the rate limit to the real client: a request over it waits
 // its turn (nginx's limit_req burst) or is refused with RATE_LIMIT_STATUS.
-func (s *Server) limit(key []byte) error {
+func (s *Server) limit(ctx *fasthttp.RequestCtx, key []byte) error {
 	wait, ok := s.cfg.Limiter.Limit(key)
 	if !ok {
+		// The body is never read. fasthttp discards up to 256 KiB of it
+		// after the answer to keep the connection; a chunked or larger
+		// body ends the connection instead, after a lingering drain so
+		// the client reads the refusal rather than a reset.
+		if n := ctx.Request.Header.ContentLength(); n == -1 || n > maxDiscardedBody {
+			return s.unreadBody(ctx, s.rateLimited)
+		}
 		return s.rateLimited
 	}
 	if wait > 0 {
