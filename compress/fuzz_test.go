@@ -52,8 +52,9 @@ func FuzzAcceptEncoding(f *testing.F) {
 }
 
 // FuzzTypes feeds arbitrary COMPRESS_TYPES lists and Content-Types to the
-// matcher: no panic, and every exact type accepted into the set matches
-// itself, whatever its case and parameters.
+// parser and the matcher: no panic, a list ParseTypes accepts builds a
+// Compressor, and every exact type accepted into the set matches itself,
+// whatever its case and parameters.
 func FuzzTypes(f *testing.F) {
 	for _, s := range []string{
 		"text/html,application/json", "text/*", "*", "a/b,c/*", "json", "*/x", "text/", " , ",
@@ -61,6 +62,11 @@ func FuzzTypes(f *testing.F) {
 		f.Add(s, "text/html; charset=utf-8")
 	}
 	f.Fuzz(func(t *testing.T, list, contentType string) {
+		if types, err := ParseTypes(list); err == nil {
+			if _, err := New(Config{Types: types}); err != nil {
+				t.Fatalf("ParseTypes(%q) = %q, which New refuses: %v", list, types, err)
+			}
+		}
 		set, err := newTypeSet(strings.Split(list, ","))
 		if err != nil {
 			return

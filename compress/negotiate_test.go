@@ -178,3 +178,25 @@ func TestTypeSet(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTypes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"text/*,application/json", "text/* application/json", true},
+		{" text/html  Application/JSON,image/svg+xml ", "text/html application/json image/svg+xml", true},
+		{"*", "*", true},
+		{"", "", false},
+		{" , ", "", false},
+		{"json", "", false},
+		{"text/html;charset=utf-8", "", false},
+	}
+	for _, tt := range tests {
+		got, err := ParseTypes(tt.in)
+		if (err == nil) != tt.ok || strings.Join(got, " ") != tt.want {
+			t.Errorf("ParseTypes(%q) = %q, %v; want %q ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}

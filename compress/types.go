@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -46,6 +47,20 @@ var DefaultTypes = []string{
 	"text/x-cross-domain-policy",
 }
 
+// ParseTypes reads a list of media types as COMPRESS_TYPES gives it:
+// separated by commas or spaces ("text/*, application/json image/svg+xml",
+// as nginx's gzip_types writes them), each type/subtype, type/*, or *.
+func ParseTypes(list string) ([]string, error) {
+	types := strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	if _, err := newTypeSet(types); err != nil {
+		return nil, err
+	}
+	for i, t := range types {
+		types[i] = strings.ToLower(t)
+	}
+	return types, nil
+}
+
 // maxMediaType bounds the media types the matcher looks up; no registered
 // type is near it, and a longer one simply does not match.
 const maxMediaType = 127
@@ -83,7 +98,7 @@ func newTypeSet(types []string) (typeSet, error) {
 		}
 	}
 	if !s.any && len(s.exact) == 0 && len(s.major) == 0 {
-		return typeSet{}, fmt.Errorf("no media type given")
+		return typeSet{}, errors.New("no media type given")
 	}
 	return s, nil
 }
