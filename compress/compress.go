@@ -2,6 +2,7 @@ package compress
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 
@@ -121,7 +122,7 @@ func New(cfg Config) (*Compressor, error) {
 // server runs with NoDefaultContentType): an answer without one is never
 // compressed.
 func (c *Compressor) FilterResponse(req *fasthttp.RequestHeader, resp *fasthttp.Response) {
-	if !c.eligible(req, resp) {
+	if resp.IsBodyStream() || !c.eligible(resp, bodyLength(req, resp)) {
 		return
 	}
 	h := scanResponse(&resp.Header)
@@ -160,17 +161,55 @@ func (c *Compressor) FilterResponse(req *fasthttp.RequestHeader, resp *fasthttp.
 	fixHeadersForCoding(&resp.Header, &h, st)
 }
 
+// FilterStream compresses a body the proxy spooled to a file (one larger
+// than BUFFER_MEMORY): it reads body a block at a time and writes the
+// compressed bytes to out, which the proxy spools in turn, then sends with
+// their length. All of it happens before FilterStream returns, while the
+// client waits, as the proxy waits for the whole answer of the app: an
+// encoder (1–5 MiB of tables) is held for the time it takes to compress,
+// never for the time a slow client takes to read. It implements
+// proxy.ResponseFilter.
+func (c *Compressor) FilterStream(req *fasthttp.RequestHeader, resp *fasthttp.Response, body io.Reader, size int64, out io.Writer) bool {
+	if size < 0 || !c.eligible(resp, size) {
+		return false
+	}
+	h := scanResponse(&resp.Header)
+	if h.noTransform {
+		return false
+	}
+	st := c.states.Get().(*state)
+	defer c.release(st)
+	if !h.varyHasAcceptEncoding {
+		addVary(&resp.Header, &h, st)
+	}
+	coding := c.negotiate(req)
+	if coding == Identity {
+		return false
+	}
+	written, err := c.encodeStream(st, coding, out, body, size)
+	if err != nil || written >= size {
+		// A write to BUFFER_DIR failed, or nothing was saved: the
+		// identity body goes, and the headers still describe it.
+		return false
+	}
+	resp.Header.SetContentEncodingBytes(codingNames[coding])
+	fixHeadersForCoding(&resp.Header, &h, st)
+	return true
+}
+
 // maxPooledBuffer is the largest scratch buffer kept for the next
 // response; bigger ones are left to the garbage collector rather than
 // pinned (the proxy applies the same bound to request bodies).
 const maxPooledBuffer = 1 << 20
 
 // state is the per-call scratch: the output buffer, the encoders that
-// write into it, and room to rebuild header values.
+// write into it, room to rebuild header values, and for a spooled body the
+// block it is read through.
 type state struct {
 	out     []byte
 	scratch []byte
 	enc     encoders
+	block   []byte
 }
 
 func (c *Compressor) release(st *state) {

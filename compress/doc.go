@@ -15,7 +15,14 @@
 //     scratch buffer, copy it into the response's body, and fix the
 //     headers (Content-Encoding, a weakened ETag, no Accept-Ranges).
 //
+// An answer larger than BUFFER_MEMORY reaches the compressor as a file the
+// proxy spooled (FilterStream): it is compressed a block at a time into a
+// writer the proxy spools in turn, before the first byte goes out, so an
+// encoder is held while compressing, never while a slow client reads.
+//
 // In steady state a compressed response allocates nothing: encoder state
 // and scratch buffers are pooled, and the response's body buffer is
-// fasthttp's own, recycled by fasthttp once the response is written.
+// fasthttp's own, recycled by fasthttp once the response is written. (The
+// one exception is zstd on a spooled body: two small arrays per stream
+// inside klauspost/compress.)
 package compress

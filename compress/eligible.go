@@ -16,14 +16,10 @@ import (
 // representation. Unlike nginx, which compresses only 200, 403 and 404,
 // every other status is eligible: a 201's JSON or a 500's HTML page
 // compresses as well as a 200's.
-func (c *Compressor) eligible(req *fasthttp.RequestHeader, resp *fasthttp.Response) bool {
+func (c *Compressor) eligible(resp *fasthttp.Response, length int64) bool {
 	switch status := resp.StatusCode(); {
 	case status < 200, status == fasthttp.StatusNoContent, status == fasthttp.StatusNotModified,
 		status == fasthttp.StatusPartialContent:
-		return false
-	}
-	if resp.IsBodyStream() {
-		// A body the proxy streams is not in memory to compress.
 		return false
 	}
 	if len(resp.Header.ContentEncoding()) > 0 {
@@ -32,16 +28,17 @@ func (c *Compressor) eligible(req *fasthttp.RequestHeader, resp *fasthttp.Respon
 	if !c.types.match(resp.Header.ContentType()) {
 		return false
 	}
-	length := len(resp.Body())
+	return length < 0 || length >= int64(c.minLength)
+}
+
+// bodyLength is the length of the answer FilterResponse is given: its body,
+// or for a HEAD the length a GET would have had (-1: unknown), since the
+// Vary of a HEAD answer must match the GET's.
+func bodyLength(req *fasthttp.RequestHeader, resp *fasthttp.Response) int64 {
 	if req.IsHead() {
-		// No body, but the header says what a GET would have sent, and
-		// the Vary of a HEAD answer must match the GET's.
-		length = resp.Header.ContentLength()
-		if length < 0 {
-			return true
-		}
+		return int64(resp.Header.ContentLength())
 	}
-	return length >= c.minLength
+	return int64(len(resp.Body()))
 }
 
 // negotiate picks the coding for this request: identity for a HEAD (no

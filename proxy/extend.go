@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -20,8 +21,23 @@ type Limiter interface {
 // (compression). It runs after the proxy has filtered the app's headers and
 // before the HEADER_* headers are set, only on answers that came from the
 // app, never on the proxy's own error pages. It must not retain req or resp.
+//
+// Which method runs depends on where the app's body is.
 type ResponseFilter interface {
+	// FilterResponse gets an answer whose body is in memory, in resp (or
+	// that has none: a HEAD, a 204).
 	FilterResponse(req *fasthttp.RequestHeader, resp *fasthttp.Response)
+
+	// FilterStream gets an answer whose body was too large to keep in
+	// memory (over BUFFER_MEMORY) and was spooled to a file: resp has the
+	// status and headers, and body reads the size bytes of the body. To
+	// replace the body, the filter writes the new one to out, which spools
+	// it as the app's was (in memory, then in a file), and returns true;
+	// the proxy then sends that, with its length. False leaves the body as
+	// it is, whatever was written to out (a failed write, say). Either way,
+	// the work is done before FilterStream returns, while the client
+	// waits: nothing of the filter's is held while a slow client reads.
+	FilterStream(req *fasthttp.RequestHeader, resp *fasthttp.Response, body io.Reader, size int64, out io.Writer) bool
 }
 
 // Stats are the proxy's running counts, read at any time (for /metrics).

@@ -3,7 +3,9 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,8 @@ import (
 	"github.com/gunicorn-proxy/gunicorn-proxy/compress"
 	"github.com/gunicorn-proxy/gunicorn-proxy/ratelimit"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	brrr "github.com/molecule-man/go-brrr"
 	"github.com/valyala/fasthttp"
 )
 
@@ -198,6 +202,92 @@ func TestCompressorFilter(t *testing.T) {
 	if resp.StatusCode() != 502 || len(resp.Header.ContentEncoding()) > 0 || len(resp.Header.Peek("Vary")) > 0 {
 		t.Errorf("error page: %d, Content-Encoding %q, Vary %q", resp.StatusCode(), resp.Header.ContentEncoding(), resp.Header.Peek("Vary"))
 	}
+}
+
+// An answer over BUFFER_MEMORY is spooled to a file; the compressor reads
+// it from there and its output is spooled in turn (in memory when small,
+// in a file when not), then sent with its length. What it leaves alone
+// goes out as the spooled file.
+func TestCompressorSpooled(t *testing.T) {
+	var doc strings.Builder
+	for i := 0; doc.Len() < 300<<10; i++ {
+		fmt.Fprintf(&doc, `{"id":%d,"name":"item-%d","hash":"%08x"},`, i, i, uint32(i)*2654435761)
+	}
+	big := doc.String()
+	tests := []struct {
+		name, body, accept, coding string
+		bufferMemory               int
+	}{
+		{"compressed into memory", big[:40<<10], "gzip", "gzip", 16 << 10},
+		{"compressed into a file", big, "br", "br", 16 << 10},
+		{"zstd into a file", big, "zstd", "zstd", 16 << 10},
+		{"not accepted: the file as it is", big, "", "", 16 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := startScriptedApp(t, answer(jsonResponseHead+itoa(len(tt.body))+"\r\n\r\n"+tt.body))
+			comp, err := compress.New(compress.Config{MinLength: 256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := testConfig(app.upstream())
+			cfg.Compressor = comp
+			cfg.BufferMemory = tt.bufferMemory
+			cfg.BufferDir = t.TempDir()
+			p := startProxy(t, cfg)
+			req := "GET / HTTP/1.1\r\nHost: h\r\n"
+			if tt.accept != "" {
+				req += "Accept-Encoding: " + tt.accept + "\r\n"
+			}
+			resp := p.roundTrip(t, "203.0.113.5", req+"\r\n")
+			if got := string(resp.Header.ContentEncoding()); got != tt.coding {
+				t.Fatalf("Content-Encoding %q, want %q", got, tt.coding)
+			}
+			if resp.Header.ContentLength() != len(resp.Body()) {
+				t.Errorf("Content-Length %d for a body of %d (chunked?)", resp.Header.ContentLength(), len(resp.Body()))
+			}
+			if got := decodeAny(t, tt.coding, resp.Body()); got != tt.body {
+				t.Errorf("decoded %d bytes, the app sent %d", len(got), len(tt.body))
+			}
+			if tt.coding != "" && len(resp.Body()) >= len(tt.body) {
+				t.Errorf("%d bytes became %d", len(tt.body), len(resp.Body()))
+			}
+			if v := string(resp.Header.Peek("Vary")); v != "Accept-Encoding" {
+				t.Errorf("Vary %q", v)
+			}
+			// Nothing is left in BUFFER_DIR: the files had no name.
+			if entries, _ := os.ReadDir(cfg.BufferDir); len(entries) != 0 {
+				t.Errorf("BUFFER_DIR holds %d files", len(entries))
+			}
+		})
+	}
+}
+
+func decodeAny(t *testing.T, coding string, body []byte) string {
+	t.Helper()
+	var r io.Reader = bytes.NewReader(body)
+	switch coding {
+	case "gzip":
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = zr
+	case "br":
+		r = brrr.NewReader(r)
+	case "zstd":
+		zr, err := zstd.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("decoding %s: %v", coding, err)
+	}
+	return string(out)
 }
 
 func itoa(n int) string {

@@ -27,6 +27,8 @@ type exchange struct {
 	upgrade      bool
 	upgradeValue []byte // the client's Upgrade header
 	tunnel       *appTunnel
+	filtered     spool       // the body a ResponseFilter made of a spooled respBody
+	filterOut    spoolWriter // writes to filtered
 
 	fields     []headerField // the client's header lines, in order
 	xffValues  [][]byte      // values of its X-Forwarded-For lines
@@ -68,7 +70,8 @@ func releaseExchange(ex *exchange) {
 	ex.upgrade, ex.upgradeValue = false, nil
 	ex.reqBody.reset()
 	ex.respBody.reset()
-	for _, b := range []*spool{&ex.reqBody, &ex.respBody} {
+	ex.filtered.reset()
+	for _, b := range []*spool{&ex.reqBody, &ex.respBody, &ex.filtered} {
 		if cap(b.mem) > maxPooledBody {
 			b.mem = nil
 		}
@@ -190,7 +193,8 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 		}
 		return took, se
 	}
-	copyResponse(&ctx.Response, ex, s.cfg.ResponseHeaders, in.IsHead())
+	ex.filterOut = spoolWriter{s: &ex.filtered, cfg: &s.spoolCfg}
+	copyResponse(&ctx.Response, ex, s.cfg.ResponseHeaders, in, s.cfg.Compressor)
 	switch {
 	case ex.tunnel != nil:
 		// The app switched to WebSocket: fasthttp writes the 101, then
@@ -203,8 +207,6 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 	case ex.streamed != nil:
 		ctx.Response.SetBodyStream(ex.streamed, -1)
 		ex.streamed = nil
-	case s.cfg.Compressor != nil:
-		s.cfg.Compressor.FilterResponse(in, &ctx.Response)
 	}
 	return took, nil
 }

@@ -74,6 +74,11 @@ func TestCompression(t *testing.T) {
 		{"small answer", "/json/255", "gzip", "", false},
 		{"256 bytes", "/json/256", "gzip", "gzip", true},
 		{"no-transform", "/json/65536?cache=no-transform", "gzip", "", false},
+		// Over BUFFER_MEMORY (64k): spooled to a file, compressed from there.
+		{"spooled, gzip", "/json/1000000", "gzip", "gzip", true},
+		{"spooled, brotli", "/json/1000000", "br, gzip", "br", true},
+		{"spooled, zstd", "/json/1000000", "zstd", "zstd", true},
+		{"spooled, identity", "/json/1000000", "", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
