@@ -51,19 +51,24 @@ type Stats struct {
 	UpstreamTimeout uint64 // no answer within PROXY_READ_TIMEOUT
 	UpstreamReset   uint64 // closed or reset before a complete answer
 	UpstreamInvalid uint64 // answered with something that is not HTTP
+	// Requests over RATE_LIMIT: refused, or within the burst and delayed.
+	RateLimitRefused uint64
+	RateLimitDelayed uint64
 }
 
 // Stats returns the current counts.
 func (s *Server) Stats() Stats {
 	return Stats{
-		OpenConnections: s.stats.open.Load(),
-		InFlight:        s.stats.inFlight.Load(),
-		WebSockets:      s.stats.tunnels.Load(),
-		Refused:         s.overloaded.Load(),
-		UpstreamRefused: s.stats.upstream[upstreamRefused].Load(),
-		UpstreamTimeout: s.stats.upstream[upstreamTimeout].Load(),
-		UpstreamReset:   s.stats.upstream[upstreamReset].Load(),
-		UpstreamInvalid: s.stats.upstream[upstreamInvalid].Load(),
+		OpenConnections:  s.stats.open.Load(),
+		InFlight:         s.stats.inFlight.Load(),
+		WebSockets:       s.stats.tunnels.Load(),
+		Refused:          s.overloaded.Load(),
+		UpstreamRefused:  s.stats.upstream[upstreamRefused].Load(),
+		UpstreamTimeout:  s.stats.upstream[upstreamTimeout].Load(),
+		UpstreamReset:    s.stats.upstream[upstreamReset].Load(),
+		UpstreamInvalid:  s.stats.upstream[upstreamInvalid].Load(),
+		RateLimitRefused: s.stats.rateRefused.Load(),
+		RateLimitDelayed: s.stats.rateDelayed.Load(),
 	}
 }
 

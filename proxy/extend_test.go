@@ -63,6 +63,9 @@ func TestRateLimitRefuses(t *testing.T) {
 		if got := app.received(); len(got) != 1 || !strings.HasPrefix(got[0], "GET /a ") {
 			t.Errorf("the app received %q", got)
 		}
+		if st := p.srv.Stats(); st.RateLimitRefused != 1 || st.RateLimitDelayed != 0 {
+			t.Errorf("Stats: %d refused, %d delayed; want 1, 0", st.RateLimitRefused, st.RateLimitDelayed)
+		}
 		// From a trusted peer, the real client is the forwarded address;
 		// from an untrusted one, the peer itself.
 		if got := strings.Join(lim.seen(), " "); got != "198.51.100.9 203.0.113.5" {
@@ -86,6 +89,9 @@ func TestRateLimitDelays(t *testing.T) {
 	resp := p.roundTrip(t, "203.0.113.5", "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 	if took := time.Since(start); resp.StatusCode() != 200 || took < 150*time.Millisecond {
 		t.Errorf("status %d after %v; want 200 after at least 150ms", resp.StatusCode(), took)
+	}
+	if st := p.srv.Stats(); st.RateLimitDelayed != 1 || st.RateLimitRefused != 0 {
+		t.Errorf("Stats: %d delayed, %d refused; want 1, 0", st.RateLimitDelayed, st.RateLimitRefused)
 	}
 }
 

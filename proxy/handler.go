@@ -380,6 +380,7 @@ const maxDiscardedBody = 256 << 10
 func (s *Server) limit(ctx *fasthttp.RequestCtx, key []byte) error {
 	wait, ok := s.cfg.Limiter.Limit(key)
 	if !ok {
+		s.stats.rateRefused.Add(1)
 		// The body is never read. fasthttp discards up to 256 KiB of it
 		// after the answer to keep the connection; a chunked or larger
 		// body ends the connection instead, after a lingering drain so
@@ -390,6 +391,7 @@ func (s *Server) limit(ctx *fasthttp.RequestCtx, key []byte) error {
 		return s.rateLimited
 	}
 	if wait > 0 {
+		s.stats.rateDelayed.Add(1)
 		time.Sleep(wait)
 	}
 	return nil

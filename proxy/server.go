@@ -80,8 +80,9 @@ type Server struct {
 	rateLimited      *statusError
 	spoolCfg         spoolConfig
 	stats            struct {
-		open, inFlight, tunnels atomic.Int64
-		upstream                [numUpstreamKinds]atomic.Uint64
+		open, inFlight, tunnels  atomic.Int64
+		upstream                 [numUpstreamKinds]atomic.Uint64
+		rateRefused, rateDelayed atomic.Uint64
 	}
 	// oversized marks requests whose declared body is over MAX_BODY_SIZE,
 	// by header, from headerReceived to the handler (see there).

@@ -200,7 +200,8 @@ func TestRateLimit(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			g := startGunicorn(t, 2, "", "--access-logfile", "-")
-			p := startProxy(t, g.bind, env...)
+			admin := freeAddr(t)
+			p := startProxy(t, g.bind, append(env, "ADMIN_LISTEN="+admin)...)
 			type answer struct {
 				id     string
 				status int
@@ -246,6 +247,10 @@ func TestRateLimit(t *testing.T) {
 			}
 			if !strings.Contains(p.stderr.String(), "over RATE_LIMIT") {
 				t.Errorf("the refusal is not in the error log:\n%s", p.stderr)
+			}
+			m := scrapeMetrics(t, admin)
+			if r, d := m[`gunicorn_proxy_rate_limited_total{outcome="refused"}`], m[`gunicorn_proxy_rate_limited_total{outcome="delayed"}`]; r != 1 || d != 0 {
+				t.Errorf("/metrics: %v refused, %v delayed; want 1, 0", r, d)
 			}
 		})
 	}
