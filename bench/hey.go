@@ -28,6 +28,11 @@ func (b *bench) runHey(ctx context.Context, sc scenario, url, dir string, d time
 	if sc.newConn {
 		argv = append(argv, "-disable-keepalive")
 	}
+	if sc.acceptEncoding != "" {
+		// Set explicitly, Go's client passes the compressed bytes through
+		// rather than decompressing them, as wrk does.
+		argv = append(argv, "-H", "Accept-Encoding: "+sc.acceptEncoding)
+	}
 	argv = append(argv, url)
 	out, stderr, err := runBounded(ctx, "hey", argv, childEnv(), dir, d+30*time.Second)
 	if err != nil {

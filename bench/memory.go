@@ -85,7 +85,7 @@ func (b *bench) runMemory(ctx context.Context, sc scenario, target string, round
 	}
 	defer os.RemoveAll(dir)
 	prof := b.profiling(target, round) && b.cfg.memprofile != ""
-	in, err := b.startInstance(ctx, target, dir, prof)
+	in, err := b.startInstance(ctx, sc, target, dir, prof)
 	if err != nil {
 		res.Error = err.Error()
 		return res

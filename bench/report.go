@@ -87,6 +87,9 @@ func summarize(runs []runResult, scs []scenario, targets []string) []summary {
 	for _, sc := range scs {
 		var row []summary
 		for _, t := range targets {
+			if !sc.runsAgainst(t) {
+				continue // not compared in this scenario: no row
+			}
 			s := summary{Scenario: sc.name, Target: t, Completed: -1}
 			var rps, p50, p99, cpu, hey, fig, other []float64
 			for _, r := range runs {

@@ -44,6 +44,7 @@ type configData struct {
 	MaxBody           string // nginx size syntax, as MAX_BODY_SIZE
 	MaxBodyBytes      int64
 	Root              bool
+	Gzip              bool // the scenario compresses (json64k-gzip)
 }
 
 // renderConfig renders templates/<name> into dir/<out>.
@@ -107,7 +108,9 @@ func childEnv(extra ...string) []string {
 	for _, k := range []string{"LISTEN", "PORT", "LOG", "MAX_CONNECTIONS", "MAX_BODY_SIZE", "SCHEME",
 		"SSL_KEY", "SSL_CRT", "AUTO_SSL", "TRUSTED_PROXIES", "CLIENT_HEADER_TIMEOUT", "CLIENT_BODY_TIMEOUT",
 		"KEEPALIVE_TIMEOUT", "PROXY_CONNECT_TIMEOUT", "PROXY_READ_TIMEOUT", "SHUTDOWN_TIMEOUT",
-		"BUFFER_DIR", "BUFFER_MEMORY", "ADMIN_LISTEN", "PPROF_LISTEN", "GOMAXPROCS"} {
+		"BUFFER_DIR", "BUFFER_MEMORY", "ADMIN_LISTEN", "PPROF_LISTEN", "GOMAXPROCS",
+		"COMPRESS", "COMPRESS_LEVEL", "COMPRESS_MIN_LENGTH", "COMPRESS_TYPES",
+		"RATE_LIMIT", "RATE_LIMIT_BURST", "RATE_LIMIT_NODELAY", "RATE_LIMIT_STATUS", "RATE_LIMIT_SIZE"} {
 		drop[k] = true
 	}
 	var env []string
@@ -122,8 +125,8 @@ func childEnv(extra ...string) []string {
 }
 
 // startInstance starts a backend and the target in front of it, in dir, and
-// waits until a request goes through.
-func (b *bench) startInstance(ctx context.Context, target, dir string, pprof bool) (*instance, error) {
+// waits until a request goes through. sc says whether the proxy compresses.
+func (b *bench) startInstance(ctx context.Context, sc scenario, target, dir string, pprof bool) (*instance, error) {
 	in := &instance{target: target}
 	bport, err := freePort()
 	if err != nil {
@@ -160,6 +163,7 @@ func (b *bench) startInstance(ctx context.Context, target, dir string, pprof boo
 		MaxBody:           maxBodySize,
 		MaxBodyBytes:      maxBodyBytes,
 		Root:              os.Geteuid() == 0,
+		Gzip:              sc.compress,
 	}
 	logPath := filepath.Join(dir, target+".log")
 	var argv, env []string
@@ -180,6 +184,8 @@ func (b *bench) startInstance(ctx context.Context, target, dir string, pprof boo
 			"BUFFER_DIR="+dir,
 			"SHUTDOWN_TIMEOUT=2s",
 		)
+		// nginx's gzip is off unless the scenario compresses; so is ours.
+		env = append(env, compressEnv(sc)...)
 		if pprof {
 			pp, err := freePort()
 			if err != nil {
@@ -226,6 +232,37 @@ func (b *bench) startInstance(ctx context.Context, target, dir string, pprof boo
 		return nil, fmt.Errorf("%w\n%s", err, tail)
 	}
 	return in, nil
+}
+
+// compressEnv is gunicorn-proxy's compression setting for sc: off, or the
+// old image's gzip settings (level 5 from 256 bytes), which are the
+// defaults, written out so the run says what it measured.
+func compressEnv(sc scenario) []string {
+	if sc.compress {
+		return []string{"COMPRESS=on", "COMPRESS_LEVEL=5", "COMPRESS_MIN_LENGTH=256"}
+	}
+	return []string{"COMPRESS=off"}
+}
+
+// contentEncoding makes one GET with Accept-Encoding and returns the
+// answer's Content-Encoding.
+func contentEncoding(addr, path, acceptEncoding string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept-Encoding: %s\r\nConnection: close\r\n\r\n", path, addr, acceptEncoding); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.Header.Get("Content-Encoding"), err
 }
 
 // waitReady polls GET /small on addr until it answers 200, p exits, or 15 s

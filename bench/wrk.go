@@ -39,6 +39,9 @@ func wrkScript(sc scenario) string {
 	if sc.newConn {
 		b.WriteString("wrk.headers[\"Connection\"] = \"close\"\n")
 	}
+	if sc.acceptEncoding != "" {
+		fmt.Fprintf(&b, "wrk.headers[\"Accept-Encoding\"] = %q\n", sc.acceptEncoding)
+	}
 	b.WriteString(`done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

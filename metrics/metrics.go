@@ -58,6 +58,7 @@ type Metrics struct {
 	inFlight       *vm.Gauge
 	refused        *vm.Counter
 	upstreamErrors [4]*vm.Counter // refused, timeout, reset, invalid
+	rateLimited    [2]*vm.Counter // refused, delayed
 	logDropped     *vm.Counter
 }
 
@@ -85,6 +86,9 @@ func New(version string, src Sources) *Metrics {
 	m.refused = s.NewCounter(Prefix + "connections_refused_total")
 	for i, kind := range [...]string{"refused", "timeout", "reset", "invalid"} {
 		m.upstreamErrors[i] = s.NewCounter(fmt.Sprintf(`%supstream_errors_total{kind=%q}`, Prefix, kind))
+	}
+	for i, outcome := range [...]string{"refused", "delayed"} {
+		m.rateLimited[i] = s.NewCounter(fmt.Sprintf(`%srate_limited_total{outcome=%q}`, Prefix, outcome))
 	}
 	m.logDropped = s.NewCounter(Prefix + "access_log_dropped_total")
 	s.NewGauge(fmt.Sprintf(`%sbuild_info{version=%q}`, Prefix, version), func() float64 { return 1 })
@@ -147,6 +151,8 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	m.upstreamErrors[1].Set(st.UpstreamTimeout)
 	m.upstreamErrors[2].Set(st.UpstreamReset)
 	m.upstreamErrors[3].Set(st.UpstreamInvalid)
+	m.rateLimited[0].Set(st.RateLimitRefused)
+	m.rateLimited[1].Set(st.RateLimitDelayed)
 	if m.src.LogDropped != nil {
 		m.logDropped.Set(m.src.LogDropped())
 	}

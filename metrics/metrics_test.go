@@ -115,7 +115,8 @@ func TestRequestsAreCountedByClassAndMethod(t *testing.T) {
 
 func TestScrapeReadsSources(t *testing.T) {
 	stats := proxy.Stats{OpenConnections: 3, InFlight: 2, Refused: 7,
-		UpstreamRefused: 1, UpstreamTimeout: 2, UpstreamReset: 3, UpstreamInvalid: 4}
+		UpstreamRefused: 1, UpstreamTimeout: 2, UpstreamReset: 3, UpstreamInvalid: 4,
+		RateLimitRefused: 5, RateLimitDelayed: 6}
 	dropped := uint64(11)
 	m := New("dev", Sources{
 		Proxy:      func() proxy.Stats { return stats },
@@ -129,6 +130,8 @@ func TestScrapeReadsSources(t *testing.T) {
 		`gunicorn_proxy_upstream_errors_total{kind="timeout"}`: 2,
 		`gunicorn_proxy_upstream_errors_total{kind="reset"}`:   3,
 		`gunicorn_proxy_upstream_errors_total{kind="invalid"}`: 4,
+		`gunicorn_proxy_rate_limited_total{outcome="refused"}`: 5,
+		`gunicorn_proxy_rate_limited_total{outcome="delayed"}`: 6,
 		"gunicorn_proxy_access_log_dropped_total":              11,
 	}
 	check := func() {

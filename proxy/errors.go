@@ -123,6 +123,7 @@ const (
 	logClient
 	logOverload
 	logInternal
+	logRateLimited
 	numLogKinds
 )
 
@@ -145,19 +146,30 @@ func newErrorLog(w io.Writer) *errorLog {
 }
 
 func (l *errorLog) logf(kind logKind, format string, args ...any) {
-	now := time.Now()
+	if now, suppressed, ok := l.admit(kind); ok {
+		l.write(now, suppressed, format, args...)
+	}
+}
+
+// admit decides whether a line of kind may be written now, and counts it
+// if not. A caller on a path that must not allocate (a flood of refusals)
+// calls it before building the line's arguments, then write.
+func (l *errorLog) admit(kind logKind) (now time.Time, suppressed int, ok bool) {
+	now = time.Now()
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	k := &l.kinds[kind]
 	if now.Before(k.next) {
 		k.suppressed++
-		l.mu.Unlock()
-		return
+		return now, 0, false
 	}
 	k.next = now.Add(time.Second)
-	suppressed := k.suppressed
+	suppressed = k.suppressed
 	k.suppressed = 0
-	l.mu.Unlock()
+	return now, suppressed, true
+}
 
+func (l *errorLog) write(now time.Time, suppressed int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if suppressed > 0 {
 		msg += fmt.Sprintf(" (and %d more like this)", suppressed)

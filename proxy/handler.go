@@ -27,6 +27,8 @@ type exchange struct {
 	upgrade      bool
 	upgradeValue []byte // the client's Upgrade header
 	tunnel       *appTunnel
+	filtered     spool       // the body a ResponseFilter made of a spooled respBody
+	filterOut    spoolWriter // writes to filtered
 
 	fields     []headerField // the client's header lines, in order
 	xffValues  [][]byte      // values of its X-Forwarded-For lines
@@ -68,7 +70,8 @@ func releaseExchange(ex *exchange) {
 	ex.upgrade, ex.upgradeValue = false, nil
 	ex.reqBody.reset()
 	ex.respBody.reset()
-	for _, b := range []*spool{&ex.reqBody, &ex.respBody} {
+	ex.filtered.reset()
+	for _, b := range []*spool{&ex.reqBody, &ex.respBody, &ex.filtered} {
 		if cap(b.mem) > maxPooledBody {
 			b.mem = nil
 		}
@@ -148,7 +151,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 	}
 	ex.xff, ex.realIP = forwardedFor(ex.xff, ex.xffValues, cc, s.trusted)
 	if s.cfg.Limiter != nil {
-		if err := s.limit(ex.realIP); err != nil {
+		if err := s.limit(ctx, ex.realIP); err != nil {
 			return -1, err
 		}
 	}
@@ -190,7 +193,8 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 		}
 		return took, se
 	}
-	copyResponse(&ctx.Response, ex, s.cfg.ResponseHeaders, in.IsHead())
+	ex.filterOut = spoolWriter{s: &ex.filtered, cfg: &s.spoolCfg}
+	copyResponse(&ctx.Response, ex, s.cfg.ResponseHeaders, in, s.cfg.Compressor)
 	switch {
 	case ex.tunnel != nil:
 		// The app switched to WebSocket: fasthttp writes the 101, then
@@ -203,8 +207,6 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, cc *clientConn, ex *exchange)
 	case ex.streamed != nil:
 		ctx.Response.SetBodyStream(ex.streamed, -1)
 		ex.streamed = nil
-	case s.cfg.Compressor != nil:
-		s.cfg.Compressor.FilterResponse(in, &ctx.Response)
 	}
 	return took, nil
 }
@@ -369,14 +371,27 @@ func (s *Server) handleExpect(ctx *fasthttp.RequestCtx) int {
 	return fasthttp.StatusRequestEntityTooLarge
 }
 
+// maxDiscardedBody is what fasthttp drains of a body the handler left
+// unread before it gives up on the connection (its maxUnreadStreamBodySize).
+const maxDiscardedBody = 256 << 10
+
 // limit applies the rate limit to the real client: a request over it waits
 // its turn (nginx's limit_req burst) or is refused with RATE_LIMIT_STATUS.
-func (s *Server) limit(key []byte) error {
+func (s *Server) limit(ctx *fasthttp.RequestCtx, key []byte) error {
 	wait, ok := s.cfg.Limiter.Limit(key)
 	if !ok {
+		s.stats.rateRefused.Add(1)
+		// The body is never read. fasthttp discards up to 256 KiB of it
+		// after the answer to keep the connection; a chunked or larger
+		// body ends the connection instead, after a lingering drain so
+		// the client reads the refusal rather than a reset.
+		if n := ctx.Request.Header.ContentLength(); n == -1 || n > maxDiscardedBody {
+			return s.unreadBody(ctx, s.rateLimited)
+		}
 		return s.rateLimited
 	}
 	if wait > 0 {
+		s.stats.rateDelayed.Add(1)
 		time.Sleep(wait)
 	}
 	return nil

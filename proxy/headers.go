@@ -173,8 +173,10 @@ func responseVerdict(name []byte, connTokens [][]byte, operator []Header) bool {
 }
 
 // copyResponse moves the app's answer into the client's response: status,
-// filtered headers, and the body by swapping buffers rather than copying.
-func copyResponse(dst *fasthttp.Response, ex *exchange, operator []Header, head bool) {
+// filtered headers, and the body by swapping buffers rather than copying;
+// then filter, if any, may transform it (see ResponseFilter).
+func copyResponse(dst *fasthttp.Response, ex *exchange, operator []Header, in *fasthttp.RequestHeader, filter ResponseFilter) {
+	head := in.IsHead()
 	src := ex.resp
 	dst.SetStatusCode(src.StatusCode())
 	if msg := src.Header.StatusMessage(); len(msg) > 0 {
@@ -199,24 +201,41 @@ func copyResponse(dst *fasthttp.Response, ex *exchange, operator []Header, head 
 		if n := src.Header.ContentLength(); n >= 0 {
 			dst.Header.SetContentLength(n)
 		}
+		if filter != nil {
+			filter.FilterResponse(in, dst)
+		}
 		return
 	}
 	body := &ex.respBody
 	if body.onDisk() {
+		if filter != nil {
+			if err := body.rewind(); err == nil && filter.FilterStream(in, dst, body.file, body.size, &ex.filterOut) {
+				// The filter's body replaces the app's, whose file is
+				// closed with the exchange.
+				body = &ex.filtered
+			}
+		}
 		// fasthttp writes the file after the handler returns (with
 		// sendfile on a plain connection, see clientConn.ReadFrom), then
 		// closes it, which frees the space.
-		f, n := body.detachFile()
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			f.Close()
-			dst.SetStatusCode(fasthttp.StatusInternalServerError)
+		if body.onDisk() {
+			f, n := body.detachFile()
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				f.Close()
+				dst.SetStatusCode(fasthttp.StatusInternalServerError)
+				return
+			}
+			dst.SetBodyStream(f, int(n))
 			return
 		}
-		dst.SetBodyStream(f, int(n))
+		body.mem = dst.SwapBody(body.mem)[:0]
 		return
 	}
 	// In memory: trade buffers with the client's response, no copy.
 	body.mem = dst.SwapBody(body.mem)[:0]
+	if filter != nil {
+		filter.FilterResponse(in, dst)
+	}
 }
 
 // setOperatorHeaders adds the HEADER_* headers: on every response, the

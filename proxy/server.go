@@ -80,8 +80,9 @@ type Server struct {
 	rateLimited      *statusError
 	spoolCfg         spoolConfig
 	stats            struct {
-		open, inFlight, tunnels atomic.Int64
-		upstream                [numUpstreamKinds]atomic.Uint64
+		open, inFlight, tunnels  atomic.Int64
+		upstream                 [numUpstreamKinds]atomic.Uint64
+		rateRefused, rateDelayed atomic.Uint64
 	}
 	// oversized marks requests whose declared body is over MAX_BODY_SIZE,
 	// by header, from headerReceived to the handler (see there).
@@ -237,25 +238,48 @@ func (s *Server) takeOversized(h *fasthttp.RequestHeader) bool {
 
 // fail answers the request with the proxy's own page for err.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
-	var se *statusError
-	if !errors.As(err, &se) {
-		se = &statusError{status: fasthttp.StatusInternalServerError, cause: "internal error", err: err}
+	// The plain assertion first: errors.As needs a pointer that escapes,
+	// an allocation per refusal, and a flood of refusals is the case that
+	// must cost least.
+	se, ok := err.(*statusError)
+	if !ok {
+		var wrapped *statusError
+		if errors.As(err, &wrapped) {
+			se = wrapped
+		} else {
+			se = &statusError{status: fasthttp.StatusInternalServerError, cause: "internal error", err: err}
+		}
 	}
 	kind := logClient
-	if se.status >= 500 {
+	switch {
+	case se == s.rateLimited:
+		// Refusals have their own line: a flood of them must not hide
+		// the app's failures, nor cost an allocation each.
+		kind = logRateLimited
+	case se.status >= 500:
 		kind = logUpstream
 	}
-	s.errlog.logf(kind, "%d %s %q from %s: %v", se.status, ctx.Method(), ctx.Request.Header.RequestURI(), ctx.RemoteAddr(), se)
+	if now, suppressed, ok := s.errlog.admit(kind); ok {
+		s.errlog.write(now, suppressed, "%d %s %q from %s: %v", se.status, ctx.Method(), ctx.Request.Header.RequestURI(), ctx.RemoteAddr(), se)
+	}
 
 	ctx.Response.Reset()
 	ctx.Response.Header.DisableNormalizing()
 	ctx.SetStatusCode(se.status)
 	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 	ctx.Response.SetBodyRaw(statusPage(se.status))
+	if cc := clientConnOf(ctx); cc != nil && cc.linger {
+		// A body was left unread (over the limit, or a refusal before
+		// a body too large for fasthttp to drain): the connection ends,
+		// after a lingering drain (see clientConn).
+		ctx.SetConnectionClose()
+		return
+	}
 	switch se.status {
 	case fasthttp.StatusBadGateway, fasthttp.StatusServiceUnavailable, fasthttp.StatusGatewayTimeout:
 		// The app failed, not the client: its connection stays usable
 		// (fasthttp drains or closes what is left of an unread body).
+		// So does a client refused over RATE_LIMIT with a 503.
 	default:
 		// After a bad request the position in the byte stream is uncertain
 		// (an unread or partial body), so the connection ends here.

@@ -114,6 +114,36 @@ func (s *spool) grow(max int) bool {
 	return true
 }
 
+// append adds p to the spool: in memory up to BUFFER_MEMORY, then in a
+// file, as readFrom does.
+func (s *spool) append(p []byte, cfg *spoolConfig) error {
+	if s.file == nil {
+		if len(s.mem)+len(p) <= cfg.memory {
+			s.mem = append(s.mem, p...)
+			s.size += int64(len(p))
+			return nil
+		}
+		if err := s.spill(cfg.dir); err != nil {
+			return err
+		}
+	}
+	return s.write(p)
+}
+
+// spoolWriter is a spool as an io.Writer: what a ResponseFilter writes its
+// new body to.
+type spoolWriter struct {
+	s   *spool
+	cfg *spoolConfig
+}
+
+func (w *spoolWriter) Write(p []byte) (int, error) {
+	if err := w.s.append(p, w.cfg); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 func (s *spool) write(p []byte) error {
 	n, err := s.file.Write(p)
 	s.size += int64(n)

@@ -4,6 +4,7 @@
 //
 //	GET  /small  ~100 bytes
 //	GET  /64k    65536 bytes
+//	GET  /json64k  65536 bytes of JSON (application/json), for compression
 //	GET  /32m    32 MiB (the slow-reader memory scenario)
 //	POST /post   reads the whole body, answers {"received":N}
 //
@@ -14,6 +15,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"log"
 	"os"
 	"os/signal"
@@ -27,6 +29,7 @@ var (
 	small = []byte(`{"status":"ok","service":"bench-backend","detail":"a small answer of about one hundred bytes"}` + "\n")
 	b64k  = bytes.Repeat([]byte("0123456789abcdef"), 64*1024/16)
 	b32m  = bytes.Repeat([]byte("0123456789abcdef"), 32*1024*1024/16)
+	j64k  = jsonDocument(64 << 10)
 
 	ctPlain = []byte("text/plain")
 	ctJSON  = []byte("application/json")
@@ -40,6 +43,9 @@ func handler(ctx *fasthttp.RequestCtx) {
 	case "/64k":
 		ctx.SetContentTypeBytes(ctPlain)
 		ctx.Response.SetBodyRaw(b64k)
+	case "/json64k":
+		ctx.SetContentTypeBytes(ctJSON)
+		ctx.Response.SetBodyRaw(j64k)
 	case "/32m":
 		ctx.SetContentTypeBytes(ctPlain)
 		ctx.Response.SetBodyRaw(b32m)
@@ -54,6 +60,25 @@ func handler(ctx *fasthttp.RequestCtx) {
 	default:
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 	}
+}
+
+// jsonDocument is n bytes of valid JSON shaped like an API's list answer
+// (repetitive in structure, varied in values, as compressors meet it),
+// padded to the exact size.
+func jsonDocument(n int) []byte {
+	const tail = `{"pad":""}]`
+	b := []byte("[")
+	for i := 0; ; i++ {
+		item := fmt.Appendf(nil, `{"id":%d,"name":"item-%d","price":%d.%02d,"in_stock":%v,"tags":["tag-%d","tag-%d"],"description":"Item number %d of the catalogue."},`,
+			i, i, i*37%1000, i%100, i%3 == 0, i%17, i%5, i)
+		if len(b)+len(item)+len(tail) > n {
+			break
+		}
+		b = append(b, item...)
+	}
+	b = append(b, `{"pad":"`...)
+	b = append(b, bytes.Repeat([]byte("x"), n-len(b)-len(`"}]`))...)
+	return append(b, `"}]`...)
 }
 
 func main() {

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v10"
+	"github.com/gunicorn-proxy/gunicorn-proxy/compress"
 	"github.com/gunicorn-proxy/gunicorn-proxy/proxy"
+	"github.com/gunicorn-proxy/gunicorn-proxy/ratelimit"
 )
 
 // config is the environment, typed. Each field's `help` tag feeds --help;
@@ -43,9 +45,23 @@ type config struct {
 	PprofListen         string         `env:"PPROF_LISTEN" help:"if set (e.g. 127.0.0.1:6060), serve Go's /debug/pprof/ there, for profiling; never on a public address"`
 	AdminListen         listenAddr     `env:"ADMIN_LISTEN" help:"admin listener for /healthz, /readyz and /metrics (Prometheus): host:port, :port or unix:/path; unset = off"`
 
+	Compress          onOff         `env:"COMPRESS" envDefault:"on" help:"compress the app's answers (gzip; brotli or zstd when the client prefers them): on or off"`
+	CompressLevel     compressLevel `env:"COMPRESS_LEVEL" envDefault:"5" help:"gzip level, 1 (fastest) to 9 (smallest); brotli and zstd get a level of similar cost"`
+	CompressMinLength minLength     `env:"COMPRESS_MIN_LENGTH" envDefault:"256" help:"smallest answer compressed, in bytes (nginx size syntax)"`
+	CompressTypes     mediaTypes    `env:"COMPRESS_TYPES" shown:"h5bp list" help:"media types compressed, comma-separated (text/*, application/json, * for all); replaces the default: text/html and h5bp's text, JSON, JS, XML, SVG and font types"`
+
+	RateLimit        rate     `env:"RATE_LIMIT" help:"requests per client address, nginx syntax: 10r/s or 600r/m; unset = no limit"`
+	RateLimitBurst   burst    `env:"RATE_LIMIT_BURST" envDefault:"0" help:"requests over the rate a client may make before it is refused; they are spaced at the rate unless RATE_LIMIT_NODELAY"`
+	RateLimitNoDelay flag     `env:"RATE_LIMIT_NODELAY" help:"if set (and not 0/false/off/no), requests within the burst go at once instead of being spaced at the rate"`
+	RateLimitStatus  status   `env:"RATE_LIMIT_STATUS" envDefault:"503" help:"the status of a refused request (503 as nginx; 429 Too Many Requests is the modern choice)"`
+	RateLimitSize    zoneSize `env:"RATE_LIMIT_SIZE" envDefault:"10m" help:"memory for client states, nginx size syntax: 64 bytes each, 10m = 163840 addresses; the least recently seen are evicted"`
+
 	// Headers are the HEADER_* variables: not a struct field of the env
 	// library's, since their names are open-ended.
 	Headers []proxy.Header
+
+	// notes are lines printed at start about settings that have no effect.
+	notes []string
 }
 
 // defaultListen is where the proxy listens when neither LISTEN nor PORT is set.
@@ -78,6 +94,7 @@ func loadConfig(environ []string) (*config, []error) {
 		errs = append(errs, err)
 	}
 	errs = append(errs, cfg.check(vars)...)
+	cfg.notes = cfg.notice(vars)
 	return cfg, errs
 }
 
@@ -140,6 +157,28 @@ func (c *config) check(vars map[string]string) []error {
 	return errs
 }
 
+// notice lists settings that are valid but have no effect, for a line on
+// stderr at start: the old image ignored them silently, so they are not
+// errors, but an operator should know.
+func (c *config) notice(vars map[string]string) []string {
+	var notes []string
+	if c.RateLimit == 0 {
+		for _, name := range []string{"RATE_LIMIT_BURST", "RATE_LIMIT_NODELAY", "RATE_LIMIT_STATUS", "RATE_LIMIT_SIZE"} {
+			if _, set := vars[name]; set {
+				notes = append(notes, name+" is set but RATE_LIMIT is not: no rate limit applies")
+			}
+		}
+	}
+	if !c.Compress {
+		for _, name := range []string{"COMPRESS_LEVEL", "COMPRESS_MIN_LENGTH", "COMPRESS_TYPES"} {
+			if _, set := vars[name]; set {
+				notes = append(notes, name+" is set but COMPRESS=off: nothing is compressed")
+			}
+		}
+	}
+	return notes
+}
+
 // listenAddress is LISTEN, else :PORT, else the default.
 func (c *config) listenAddress() listenAddr {
 	switch {
@@ -163,6 +202,14 @@ type (
 	trustedProxies proxy.TrustedProxies
 	listenAddr     struct{ network, address string }
 	bufferDir      string
+	onOff          bool
+	compressLevel  int
+	minLength      int
+	mediaTypes     []string
+	rate           ratelimit.Rate
+	burst          int
+	status         int
+	zoneSize       int64
 )
 
 var parsers = map[reflect.Type]env.ParserFunc{
@@ -174,6 +221,14 @@ var parsers = map[reflect.Type]env.ParserFunc{
 	reflect.TypeOf(port(0)):          func(v string) (any, error) { n, err := parsePort(v); return port(n), err },
 	reflect.TypeOf(trustedProxies{}): func(v string) (any, error) { t, err := parseTrustedProxies(v); return trustedProxies(t), err },
 	reflect.TypeOf(listenAddr{}):     func(v string) (any, error) { n, a, err := parseListen(v); return listenAddr{n, a}, err },
+	reflect.TypeOf(onOff(false)):     func(v string) (any, error) { b, err := parseOnOff(v); return onOff(b), err },
+	reflect.TypeOf(compressLevel(0)): func(v string) (any, error) { n, err := parseCompressLevel(v); return compressLevel(n), err },
+	reflect.TypeOf(minLength(0)):     func(v string) (any, error) { n, err := parseMinLength(v); return minLength(n), err },
+	reflect.TypeOf(mediaTypes{}):     func(v string) (any, error) { t, err := parseMediaTypes(v); return mediaTypes(t), err },
+	reflect.TypeOf(rate(0)):          func(v string) (any, error) { r, err := ratelimit.ParseRate(v); return rate(r), err },
+	reflect.TypeOf(burst(0)):         func(v string) (any, error) { n, err := parseBurst(v); return burst(n), err },
+	reflect.TypeOf(status(0)):        func(v string) (any, error) { n, err := parseStatus(v); return status(n), err },
+	reflect.TypeOf(zoneSize(0)):      func(v string) (any, error) { n, err := parseZoneSize(v); return zoneSize(n), err },
 }
 
 func parseCount(v string) (int, error) {
@@ -187,7 +242,10 @@ func parseCount(v string) (int, error) {
 // parseSize reads nginx's size syntax: a number of bytes with an optional
 // k, m or g suffix (either case), each a power of 1024.
 func parseSize(v string) (int64, error) {
-	const want = expectation("a size in bytes with an optional k, m or g suffix (512, 64k, 1m, 1g), or 0 for no limit")
+	return parseSizeWant(v, "a size in bytes with an optional k, m or g suffix (512, 64k, 1m, 1g), or 0 for no limit")
+}
+
+func parseSizeWant(v string, want expectation) (int64, error) {
 	s := strings.TrimSpace(v)
 	if s == "" {
 		return 0, want
@@ -244,6 +302,74 @@ func parseBufferDir(v string) (string, error) {
 		return "", expectation(fmt.Sprintf("a directory where the proxy can create files (%v)", err))
 	}
 	return v, nil
+}
+
+// parseOnOff reads a switch. COMPRESS is on unless turned off, so a value
+// that is neither is an error rather than a guess.
+func parseOnOff(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "on", "1", "true", "yes":
+		return true, nil
+	case "off", "0", "false", "no":
+		return false, nil
+	}
+	return false, expectation("on or off")
+}
+
+func parseCompressLevel(v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > 9 {
+		return 0, expectation("a gzip level from 1 (fastest) to 9 (smallest)")
+	}
+	return n, nil
+}
+
+// parseMinLength reads COMPRESS_MIN_LENGTH in nginx's size syntax, as
+// gzip_min_length takes it.
+func parseMinLength(v string) (int, error) {
+	n, err := parseSizeWant(v, "a length in bytes (256, 1k), 0 to compress answers of any length")
+	if err != nil || n > 1<<30 {
+		return 0, expectation("a length in bytes (256, 1k), 0 to compress answers of any length")
+	}
+	return int(n), nil
+}
+
+func parseMediaTypes(v string) ([]string, error) {
+	types, err := compress.ParseTypes(v)
+	if err != nil {
+		return nil, expectation("media types separated by commas (text/html, application/json, text/*, or * for all): " + err.Error())
+	}
+	return types, nil
+}
+
+func parseBurst(v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 || n > ratelimit.MaxRequests {
+		return 0, expectation("a whole number of requests, 0 or more")
+	}
+	return n, nil
+}
+
+// parseStatus reads RATE_LIMIT_STATUS: any 4xx or 5xx, as nginx's
+// limit_req_status (400–599) takes.
+func parseStatus(v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 400 || n > 599 {
+		return 0, expectation("a status from 400 to 599, such as 503 or 429")
+	}
+	return n, nil
+}
+
+// minZoneSize is nginx's smallest limit_req zone (8 pages of 4 KiB).
+const minZoneSize = 32 << 10
+
+func parseZoneSize(v string) (int64, error) {
+	const want = expectation("a size of at least 32k with an optional k, m or g suffix (10m, 512k)")
+	n, err := parseSizeWant(v, want)
+	if err != nil || n < minZoneSize || n > 64<<30 {
+		return 0, want
+	}
+	return n, nil
 }
 
 func parseScheme(v string) (string, error) {

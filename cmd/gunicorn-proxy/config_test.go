@@ -201,6 +201,15 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"SSL_KEY=/k.pem", `SSL_KEY="/k.pem": expected SSL_CRT to be set as well`},
 		{"SSL_CRT=/c.pem", `SSL_CRT="/c.pem": expected SSL_KEY to be set as well`},
 		{"HEADER_X_=1", `HEADER_X_="1": expected a variable name that makes a header name`},
+		{"COMPRESS=maybe", `COMPRESS="maybe": expected on or off`},
+		{"COMPRESS_LEVEL=10", `COMPRESS_LEVEL="10": expected a gzip level from 1 (fastest) to 9 (smallest)`},
+		{"COMPRESS_MIN_LENGTH=-1", `COMPRESS_MIN_LENGTH="-1": expected a length in bytes`},
+		{"COMPRESS_TYPES=json", `COMPRESS_TYPES="json": expected media types separated by commas`},
+		{"RATE_LIMIT=10r", `RATE_LIMIT="10r": expected a rate such as 10r/s or 600r/m`},
+		{"RATE_LIMIT=0r/s", `RATE_LIMIT="0r/s": expected a rate such as 10r/s or 600r/m`},
+		{"RATE_LIMIT_BURST=-1", `RATE_LIMIT_BURST="-1": expected a whole number of requests, 0 or more`},
+		{"RATE_LIMIT_STATUS=200", `RATE_LIMIT_STATUS="200": expected a status from 400 to 599, such as 503 or 429`},
+		{"RATE_LIMIT_SIZE=1k", `RATE_LIMIT_SIZE="1k": expected a size of at least 32k`},
 	}
 	for _, tt := range tests {
 		_, errs := loadConfig([]string{tt.env})
@@ -226,6 +235,13 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if a := cfg.listenAddress(); a.network != "tcp" || a.address != ":8000" {
 		t.Errorf("default listen %+v", a)
+	}
+	// Compression on as the old image (gzip level 5, 256 bytes); rate
+	// limiting off, with nginx's 503 and the old image's 10m zone ready.
+	if !bool(cfg.Compress) || cfg.CompressLevel != 5 || cfg.CompressMinLength != 256 || cfg.CompressTypes != nil ||
+		cfg.RateLimit != 0 || cfg.RateLimitBurst != 0 || bool(cfg.RateLimitNoDelay) || cfg.RateLimitStatus != 503 ||
+		cfg.RateLimitSize != 10<<20 || len(cfg.notes) != 0 {
+		t.Errorf("compression and rate-limit defaults: %+v", cfg)
 	}
 	cfg, _ = loadConfig([]string{"PORT=5000"})
 	if a := cfg.listenAddress(); a.address != ":5000" {
@@ -359,4 +375,102 @@ func TestLoopback(t *testing.T) {
 			t.Errorf("loopback(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+func TestParseCompressionAndRateLimit(t *testing.T) {
+	for v, want := range map[string]bool{"on": true, "ON": true, "1": true, "true": true, "yes": true, "off": false, " Off ": false, "0": false, "false": false, "no": false} {
+		if got, err := parseOnOff(v); err != nil || got != want {
+			t.Errorf("parseOnOff(%q) = %v, %v", v, got, err)
+		}
+	}
+	for _, v := range []string{"", "enabled", "2", "onn"} {
+		if _, err := parseOnOff(v); err == nil {
+			t.Errorf("parseOnOff(%q) accepted", v)
+		}
+	}
+	ints := []struct {
+		name  string
+		parse func(string) (int, error)
+		good  map[string]int
+		bad   []string
+	}{
+		{"COMPRESS_LEVEL", parseCompressLevel, map[string]int{"1": 1, " 9 ": 9, "5": 5}, []string{"0", "10", "", "5.0", "fast"}},
+		{"COMPRESS_MIN_LENGTH", parseMinLength, map[string]int{"0": 0, "256": 256, "1k": 1024, "1m": 1 << 20}, []string{"-1", "", "1kb", "2g"}},
+		{"RATE_LIMIT_BURST", parseBurst, map[string]int{"0": 0, "5": 5, "1000000": 1000000}, []string{"-1", "", "1000001", "5r", "1.5"}},
+		{"RATE_LIMIT_STATUS", parseStatus, map[string]int{"503": 503, "429": 429, "400": 400, "599": 599, " 444 ": 444}, []string{"200", "399", "600", "", "too-many"}},
+	}
+	for _, tt := range ints {
+		for v, want := range tt.good {
+			if got, err := tt.parse(v); err != nil || got != want {
+				t.Errorf("%s %q = %d, %v; want %d", tt.name, v, got, err, want)
+			}
+		}
+		for _, v := range tt.bad {
+			if got, err := tt.parse(v); err == nil {
+				t.Errorf("%s %q accepted as %d", tt.name, v, got)
+			}
+		}
+	}
+	for v, want := range map[string]int64{"32k": 32 << 10, "10m": 10 << 20, "1g": 1 << 30, "40000": 40000} {
+		if got, err := parseZoneSize(v); err != nil || got != want {
+			t.Errorf("parseZoneSize(%q) = %d, %v", v, got, err)
+		}
+	}
+	for _, v := range []string{"0", "1k", "32767", "", "10mb", "65g"} {
+		if _, err := parseZoneSize(v); err == nil {
+			t.Errorf("parseZoneSize(%q) accepted", v)
+		}
+	}
+	cfg, errs := loadConfig([]string{"COMPRESS_TYPES=text/*, application/json", "RATE_LIMIT=600r/m", "RATE_LIMIT_BURST=5", "RATE_LIMIT_NODELAY=yes", "RATE_LIMIT_STATUS=429", "RATE_LIMIT_SIZE=1m"})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if strings.Join(cfg.CompressTypes, " ") != "text/* application/json" || cfg.RateLimit != 10000 || cfg.RateLimitBurst != 5 ||
+		!cfg.RateLimitNoDelay || cfg.RateLimitStatus != 429 || cfg.RateLimitSize != 1<<20 {
+		t.Errorf("parsed %+v", cfg)
+	}
+}
+
+// Settings that cannot take effect are not errors (the old image ignored
+// them) but are named at start.
+func TestConfigNotes(t *testing.T) {
+	cfg, errs := loadConfig([]string{"RATE_LIMIT_BURST=5", "COMPRESS=off", "COMPRESS_LEVEL=9"})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	want := "RATE_LIMIT_BURST is set but RATE_LIMIT is not: no rate limit applies|COMPRESS_LEVEL is set but COMPRESS=off: nothing is compressed"
+	if got := strings.Join(cfg.notes, "|"); got != want {
+		t.Errorf("notes %q\nwant  %q", got, want)
+	}
+	cfg, _ = loadConfig([]string{"RATE_LIMIT=1r/s", "RATE_LIMIT_BURST=5", "COMPRESS_LEVEL=9"})
+	if len(cfg.notes) != 0 {
+		t.Errorf("notes %q", cfg.notes)
+	}
+}
+
+// FuzzConfigCompressionAndRateLimit sets each new variable to arbitrary
+// text: the configuration either loads with values in range or names the
+// variable in one line, never panics.
+func FuzzConfigCompressionAndRateLimit(f *testing.F) {
+	for _, s := range []string{"on", "5", "256", "1k", "text/*,application/json", "10r/s", "600r/m", "10r", "503", "10m", "", "-1", "*"} {
+		f.Add(s)
+	}
+	names := []string{"COMPRESS", "COMPRESS_LEVEL", "COMPRESS_MIN_LENGTH", "COMPRESS_TYPES", "RATE_LIMIT", "RATE_LIMIT_BURST", "RATE_LIMIT_NODELAY", "RATE_LIMIT_STATUS", "RATE_LIMIT_SIZE"}
+	f.Fuzz(func(t *testing.T, v string) {
+		for _, name := range names {
+			cfg, errs := loadConfig([]string{name + "=" + v})
+			for _, err := range errs {
+				if msg := err.Error(); !strings.HasPrefix(msg, name+"=") || strings.Contains(msg, "\n") {
+					t.Fatalf("%s=%q: error %q", name, v, msg)
+				}
+			}
+			if len(errs) > 0 {
+				continue
+			}
+			if cfg.CompressLevel < 1 || cfg.CompressLevel > 9 || cfg.CompressMinLength < 0 || cfg.RateLimit < 0 ||
+				cfg.RateLimitBurst < 0 || cfg.RateLimitStatus < 400 || cfg.RateLimitStatus > 599 || cfg.RateLimitSize < minZoneSize {
+				t.Fatalf("%s=%q loaded out of range: %+v", name, v, cfg)
+			}
+		}
+	})
 }

@@ -28,9 +28,11 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/gunicorn-proxy/gunicorn-proxy/admin"
+	"github.com/gunicorn-proxy/gunicorn-proxy/compress"
 	"github.com/gunicorn-proxy/gunicorn-proxy/logsink"
 	"github.com/gunicorn-proxy/gunicorn-proxy/metrics"
 	"github.com/gunicorn-proxy/gunicorn-proxy/proxy"
+	"github.com/gunicorn-proxy/gunicorn-proxy/ratelimit"
 	"github.com/gunicorn-proxy/gunicorn-proxy/tlsgen"
 )
 
@@ -149,6 +151,42 @@ func assemble(cfg *config, upstream proxy.Upstream, vars map[string]string, stde
 			fmt.Fprintf(stderr, "gunicorn-proxy: BUFFER_DIR is unset, so %s: expected a directory where the proxy can create files (%v); set BUFFER_DIR to a writable one\n", pc.BufferDir, err)
 			return nil, exitConfig
 		}
+	}
+
+	for _, note := range cfg.notes {
+		fmt.Fprintln(stderr, "gunicorn-proxy:", note)
+	}
+	if cfg.Compress {
+		comp, err := compress.New(compress.Config{
+			Level:     int(cfg.CompressLevel),
+			MinLength: int(cfg.CompressMinLength),
+			Types:     cfg.CompressTypes,
+		})
+		if err != nil {
+			fmt.Fprintln(stderr, "gunicorn-proxy:", err)
+			return nil, exitConfig
+		}
+		pc.Compressor = comp
+	}
+	if cfg.RateLimit != 0 {
+		lim, err := ratelimit.New(ratelimit.Config{
+			Rate:    ratelimit.Rate(cfg.RateLimit),
+			Burst:   int(cfg.RateLimitBurst),
+			NoDelay: bool(cfg.RateLimitNoDelay),
+			Entries: ratelimit.EntriesForSize(int64(cfg.RateLimitSize)),
+		})
+		if err != nil {
+			fmt.Fprintln(stderr, "gunicorn-proxy:", err)
+			return nil, exitConfig
+		}
+		pc.Limiter = lim
+		pc.RateLimitStatus = int(cfg.RateLimitStatus)
+		delay := "delayed"
+		if cfg.RateLimitNoDelay {
+			delay = "at once"
+		}
+		fmt.Fprintf(stderr, "gunicorn-proxy: RATE_LIMIT=%v per client address, burst %d (%s), over it %d; room for %d addresses\n",
+			ratelimit.Rate(cfg.RateLimit), cfg.RateLimitBurst, delay, cfg.RateLimitStatus, ratelimit.EntriesForSize(int64(cfg.RateLimitSize)))
 	}
 
 	tlsConfig, err := p.tlsConfig(cfg)

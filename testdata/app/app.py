@@ -6,6 +6,7 @@ says which. ProxyFix trusts exactly one proxy for each X-Forwarded-* header,
 which is how a team puts this app behind gunicorn-proxy.
 """
 
+import gzip
 import hashlib
 import json
 import os
@@ -135,3 +136,43 @@ def unbuffered():
             time.sleep(1)
 
     return Response(generate(), mimetype="text/plain", headers={"X-Accel-Buffering": "no"})
+
+
+def json_document(size):
+    """A JSON document of exactly size bytes (at least 12), shaped like an
+    API's list answer and padded to the size: the same for every call, so
+    its ETag is stable."""
+    parts, length, i = [], 1, 0
+    while True:
+        item = json.dumps({"id": i, "name": "item-%d" % i, "price": i * 37 % 1000 / 100,
+                           "tags": ["tag-%d" % (i % 17)], "description": "Item %d of the catalogue." % i},
+                          separators=(",", ":"))
+        if length + len(item) + 1 + len('{"pad":""}]') > size:
+            break
+        parts.append(item + ",")
+        length += len(item) + 1
+        i += 1
+    head = "[" + "".join(parts)
+    pad = max(size - len(head) - len('{"pad":""}]'), 0)
+    return (head + '{"pad":"' + "x" * pad + '"}]').encode()
+
+
+@app.route("/json/<int:size>", methods=["GET", "HEAD"])
+def json_of_size(size):
+    """size bytes of JSON with a strong ETag (compression weakens it).
+    ?vary=X adds Vary: X, ?cache=X adds Cache-Control: X."""
+    body = json_document(size)
+    resp = Response(body, mimetype="application/json")
+    resp.set_etag(hashlib.sha256(body).hexdigest()[:16])
+    if request.args.get("vary"):
+        resp.headers["Vary"] = request.args["vary"]
+    if request.args.get("cache"):
+        resp.headers["Cache-Control"] = request.args["cache"]
+    return resp
+
+
+@app.route("/encoded")
+def already_encoded():
+    """A body the app compressed itself: the proxy must pass it as is."""
+    body = gzip.compress(b"already compressed by the app\n" * 200, mtime=0)
+    return Response(body, mimetype="text/plain", headers={"Content-Encoding": "gzip"})
