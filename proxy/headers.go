@@ -228,11 +228,14 @@ func copyResponse(dst *fasthttp.Response, ex *exchange, operator []Header, in *f
 			dst.SetBodyStream(f, int(n))
 			return
 		}
-		body.mem = dst.SwapBody(body.mem)[:0]
+		dst.SetBody(body.mem)
 		return
 	}
-	// In memory: trade buffers with the client's response, no copy.
-	body.mem = dst.SwapBody(body.mem)[:0]
+	// In memory: copied into the response's own buffer. Trading buffers
+	// instead would save the copy but hand ours to fasthttp's pool, which
+	// sizes itself by length and drops buffers by capacity: every body
+	// buffer would then be grown anew, several allocations a request.
+	dst.SetBody(body.mem)
 	if filter != nil {
 		filter.FilterResponse(in, dst)
 	}
