@@ -255,7 +255,7 @@ type writerOnly struct{ io.Writer }
 func (c *clientConn) noteWriteError(err error) {
 	if isTimeout(err) && !c.resetOnClose {
 		c.resetOnClose = true
-		c.srv.errlog.logf(logClient, "client %s stopped reading for SEND_TIMEOUT=%v: connection reset", c.RemoteAddr(), c.srv.cfg.SendTimeout)
+		c.srv.errlog.logf(logSendTimeout, "client %s stopped reading for SEND_TIMEOUT=%v: connection reset", c.RemoteAddr(), c.srv.cfg.SendTimeout)
 	}
 }
 

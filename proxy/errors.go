@@ -121,6 +121,7 @@ type logKind int
 const (
 	logUpstream logKind = iota
 	logClient
+	logSendTimeout
 	logOverload
 	logInternal
 	logRateLimited

@@ -158,7 +158,7 @@ func TestCompressionSettings(t *testing.T) {
 	}{
 		{[]string{"COMPRESS=off"}, "/json/65536", ""},
 		{[]string{"COMPRESS_TYPES=text/*"}, "/json/65536", ""},
-		{[]string{"COMPRESS_TYPES=text/*"}, "/status/200", ""}, // 10 bytes of text/plain: too small
+		{[]string{"COMPRESS_TYPES=text/*"}, "/status/200", ""},                          // 10 bytes of text/plain: too small
 		{[]string{"COMPRESS_TYPES=text/*", "COMPRESS_MIN_LENGTH=0"}, "/status/200", ""}, // gzip would be larger: identity
 		{[]string{"COMPRESS_TYPES=application/json", "COMPRESS_MIN_LENGTH=100k"}, "/json/65536", ""},
 		{[]string{"COMPRESS_MIN_LENGTH=1k"}, "/json/1024", "gzip"},
