@@ -94,6 +94,9 @@ type clientConn struct {
 	written atomic.Int64
 	// chunk is ReadFrom's reader, kept here so a sendfile costs no allocation.
 	chunk io.LimitedReader
+	// sock reads and writes the socket without waking the runtime's
+	// sysmon thread at every request (see rawSocket).
+	sock rawSocket
 	// writeBy and bodyReadBy pace SEND_TIMEOUT and CLIENT_BODY_TIMEOUT.
 	writeBy    gapDeadline
 	bodyReadBy gapDeadline
@@ -118,6 +121,7 @@ type clientConn struct {
 
 func (s *Server) newClientConn(c net.Conn) *clientConn {
 	cc := &clientConn{Conn: c, srv: s}
+	cc.sock.init(c)
 	s.stats.open.Add(1)
 	switch a := c.RemoteAddr().(type) {
 	case *net.TCPAddr:
@@ -153,7 +157,7 @@ func (c *clientConn) Read(p []byte) (int, error) {
 	// A read on the connection means the previous response has been handed
 	// to the kernel in full: fasthttp flushes before it waits for more.
 	c.finishPending()
-	n, err := c.Conn.Read(p)
+	n, err := c.sock.Read(p)
 	if c.plaintext {
 		c.observe(p[:n])
 	}
@@ -197,7 +201,7 @@ func (c *clientConn) Write(p []byte) (int, error) {
 			chunk = chunk[:maxWriteChunk]
 		}
 		c.setWriteDeadline()
-		n, err := c.Conn.Write(chunk)
+		n, err := c.sock.Write(chunk)
 		written += n
 		c.written.Add(int64(n))
 		if err != nil {

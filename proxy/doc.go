@@ -13,6 +13,8 @@
 //   - forwarded.go: X-Forwarded-For, X-Real-IP and X-Forwarded-Port.
 //   - transport.go: connections to the app, and when a request may be retried.
 //   - conn.go: the client connection: timeouts, refusals, access-log timing.
+//   - rawsock.go: socket reads and writes that do not wake the runtime's
+//     sysmon thread at every request.
 //   - errors.go: failures and the status each one maps to.
 //   - accesslog.go: the record handed to the access log.
 //

@@ -100,10 +100,12 @@ type appConn struct {
 	net.Conn
 	ioTimeout time.Duration
 	requests  int
-	raw       syscall.RawConn
-	probe     func(fd uintptr) bool // bound once, so a probe allocates nothing
-	probeErr  error
-	probeBuf  [1]byte
+	// sock reads and writes the socket without waking the runtime's
+	// sysmon thread at every request (see rawSocket).
+	sock     rawSocket
+	probe    func(fd uintptr) bool // bound once, so a probe allocates nothing
+	probeErr error
+	probeBuf [1]byte
 	// received counts bytes read since the current request was sent.
 	received int
 	readBy   gapDeadline
@@ -112,12 +114,8 @@ type appConn struct {
 
 func newAppConn(c net.Conn, ioTimeout time.Duration) *appConn {
 	ac := &appConn{Conn: c, ioTimeout: ioTimeout}
-	if sc, ok := c.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			ac.raw = raw
-			ac.probe = ac.peek
-		}
-	}
+	ac.sock.init(c)
+	ac.probe = ac.peek
 	return ac
 }
 
@@ -127,14 +125,14 @@ func (c *appConn) Read(p []byte) (int, error) {
 			c.Conn.SetReadDeadline(d) //nolint:errcheck // a dead conn fails the read
 		}
 	}
-	n, err := c.Conn.Read(p)
+	n, err := c.sock.Read(p)
 	c.received += n
 	return n, err
 }
 
 func (c *appConn) Write(p []byte) (int, error) {
 	c.armWrite()
-	return c.Conn.Write(p)
+	return c.sock.Write(p)
 }
 
 // armWrite sets the write deadline for the next write.
@@ -152,10 +150,10 @@ func (c *appConn) armWrite() {
 // seconds and every worker's connections die when it restarts; sending a
 // request into such a socket would fail it after the fact.
 func (c *appConn) closedByApp() bool {
-	if c.raw == nil {
+	if c.sock.rc == nil {
 		return false
 	}
-	if err := c.raw.Read(c.probe); err != nil {
+	if err := c.sock.rc.Read(c.probe); err != nil {
 		return true
 	}
 	// EAGAIN: nothing to read, the connection is healthy. Anything else is
@@ -164,7 +162,8 @@ func (c *appConn) closedByApp() bool {
 }
 
 func (c *appConn) peek(fd uintptr) bool {
-	_, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd,
+	// Raw, as rawSocket's calls: MSG_DONTWAIT never blocks.
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd,
 		uintptr(unsafe.Pointer(&c.probeBuf[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	c.probeErr = nil
 	if errno != 0 {
@@ -300,7 +299,7 @@ func (u *upstream) send(conn *appConn, ex *exchange) error {
 	}
 	conn.armWrite()
 	ex.iov = append(ex.iovArray[:0], head.Header(), body.mem)
-	_, err := ex.iov.WriteTo(conn.Conn)
+	_, err := conn.sock.Writev(ex.iov)
 	return err
 }
 

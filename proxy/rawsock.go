@@ -1,0 +1,252 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// rawSocket reads and writes a connection's socket with raw system calls,
+// still waiting for readiness in the runtime's network poller (through
+// syscall.RawConn, so deadlines and Close work as for any net.Conn). It is
+// net.Conn's Read and Write minus the runtime's entersyscall and
+// exitsyscall around each call, and that is the point.
+//
+// When every P is idle, the runtime's sysmon thread goes to sleep, and the
+// next entersyscall wakes it (a futex), after which it polls every 20 µs
+// until it finds the Ps idle again (go.dev/issue/18236). A proxy goes idle
+// twice per request — while the app thinks, then until the client sends
+// again — so through net.Conn every request paid two sysmon wake-ups and
+// the timer sleeps after each: on the bench machine (2 vCPUs) about a third
+// of the proxy's CPU at one connection, ~20 µs a request, and twice
+// nginx's context switches. A socket here is non-blocking, so a read or
+// write never sleeps in the kernel and has no use for the runtime's
+// handing its P to another thread meanwhile. The calls that can block
+// (files, dial, accept) still go through the runtime, and still wake
+// sysmon, as do timers and the GC. Asleep, sysmon preempts no goroutine
+// that computes for long (10 ms); the proxy's rarely do, and the app
+// pool's cleaner's timer wakes sysmon within a second while there is
+// traffic.
+//
+// A connection that is not an OS socket (an in-memory pipe in tests) is
+// read and written as the net.Conn it is. Reads must not overlap each
+// other, nor writes each other (fasthttp and the tunnel's pumps never do);
+// a read may overlap a write.
+type rawSocket struct {
+	conn net.Conn
+	rc   syscall.RawConn // nil: use conn
+	// The arguments and result of the read, and of the write, in progress.
+	// (A rawSocket per client connection, idle ones included: it is kept
+	// small.)
+	rd struct {
+		p     []byte
+		n     int
+		errno syscall.Errno
+	}
+	wr struct {
+		p       []byte
+		bufs    [][]byte // Writev's: what is left to write
+		vectors bool     // Writev, not Write
+		n       int
+		errno   syscall.Errno
+	}
+	// Bound once, so that a call allocates nothing.
+	readFn, writeFn func(fd uintptr) bool
+}
+
+func (r *rawSocket) init(c net.Conn) {
+	r.conn = c
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return
+	}
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return
+	}
+	r.rc = rc
+	r.readFn, r.writeFn = r.read, r.write
+}
+
+// Read is net.Conn's Read, with the same results and errors.
+func (r *rawSocket) Read(p []byte) (int, error) {
+	if r.rc == nil {
+		return r.conn.Read(p)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.rd.p, r.rd.n, r.rd.errno = p, 0, 0
+	err := r.rc.Read(r.readFn)
+	n, errno := r.rd.n, r.rd.errno
+	r.rd.p = nil
+	switch {
+	case err != nil:
+		return 0, r.pollError("read", err)
+	case errno != 0:
+		return 0, r.opError("read", os.NewSyscallError("read", errno))
+	case n == 0:
+		return 0, io.EOF
+	}
+	raceWritten(p[:n])
+	return n, nil
+}
+
+func (r *rawSocket) read(fd uintptr) bool {
+	p := r.rd.p
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // wait in the poller, then again
+		case 0:
+			r.rd.n = int(n)
+		default:
+			r.rd.errno = errno
+		}
+		return true
+	}
+}
+
+// Write is net.Conn's Write: all of p, waiting for room as needed.
+func (r *rawSocket) Write(p []byte) (int, error) {
+	if r.rc == nil {
+		return r.conn.Write(p)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	raceRead(p)
+	r.wr.p, r.wr.n, r.wr.errno = p, 0, 0
+	err := r.rc.Write(r.writeFn)
+	n, errno := r.wr.n, r.wr.errno
+	r.wr.p = nil
+	switch {
+	case err != nil:
+		return n, r.pollError("write", err)
+	case errno != 0:
+		return n, r.opError("write", os.NewSyscallError("write", errno))
+	}
+	return n, nil
+}
+
+func (r *rawSocket) write(fd uintptr) bool {
+	if r.wr.vectors {
+		return r.writev(fd)
+	}
+	for r.wr.n < len(r.wr.p) {
+		p := r.wr.p[r.wr.n:]
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			r.wr.n += int(n)
+		default:
+			r.wr.errno = errno
+			return true
+		}
+	}
+	return true
+}
+
+// Writev writes all of bufs, with writev, as net.Buffers.WriteTo does; like
+// it, it consumes bufs.
+func (r *rawSocket) Writev(bufs net.Buffers) (int64, error) {
+	if r.rc == nil {
+		return writeBuffers(r.conn, bufs)
+	}
+	for _, b := range bufs {
+		raceRead(b)
+	}
+	r.wr.bufs, r.wr.vectors, r.wr.n, r.wr.errno = bufs, true, 0, 0
+	err := r.rc.Write(r.writeFn)
+	n, errno := r.wr.n, r.wr.errno
+	r.wr.bufs, r.wr.vectors = nil, false
+	switch {
+	case err != nil:
+		return int64(n), r.pollError("writev", err)
+	case errno != 0:
+		return int64(n), r.opError("writev", os.NewSyscallError("writev", errno))
+	}
+	return int64(n), nil
+}
+
+// writeBuffers is Writev for a connection that is not an OS socket. A
+// function of its own: WriteTo moves its slice to the heap, and in Writev
+// it would do so at every call.
+func writeBuffers(c net.Conn, bufs net.Buffers) (int64, error) {
+	return bufs.WriteTo(c)
+}
+
+func (r *rawSocket) writev(fd uintptr) bool {
+	for {
+		var vec [2]syscall.Iovec // the request's head and body
+		iov := vec[:0]
+		for _, b := range r.wr.bufs {
+			if len(iov) == len(vec) {
+				break // the rest on the next round
+			}
+			if len(b) > 0 {
+				iov = append(iov, syscall.Iovec{Base: &b[0], Len: uint64(len(b))})
+			}
+		}
+		if len(iov) == 0 {
+			return true
+		}
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			r.wr.n += int(n)
+			r.consume(int(n))
+		default:
+			r.wr.errno = errno
+			return true
+		}
+	}
+}
+
+// consume drops the first n written bytes from the buffers left to write.
+func (r *rawSocket) consume(n int) {
+	bufs := r.wr.bufs
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	r.wr.bufs = bufs
+}
+
+// opError wraps err as net.Conn's Read and Write do, so that callers (and
+// the error log) see the same errors as before.
+func (r *rawSocket) opError(op string, err error) error {
+	network := "tcp"
+	if _, ok := r.conn.(*net.UnixConn); ok {
+		network = "unix"
+	}
+	return &net.OpError{Op: op, Net: network, Source: r.conn.LocalAddr(), Addr: r.conn.RemoteAddr(), Err: err}
+}
+
+// pollError turns the poller's error (a deadline, a closed connection),
+// which RawConn reports as a "raw-read" or "raw-write", into net.Conn's.
+func (r *rawSocket) pollError(op string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return r.opError(op, err)
+}
