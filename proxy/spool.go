@@ -54,8 +54,9 @@ func (s *spool) readFrom(r io.Reader, cfg *spoolConfig, declared, limit int64, b
 		if inMemory {
 			buf = s.mem[len(s.mem):cap(s.mem)]
 		} else {
-			// Taken for one read only: a slow upload, which spends its
-			// life waiting for the next bytes, holds no buffer meanwhile.
+			// Taken for one read only, and back in the pool before the
+			// next, so that a body fully read holds none. (A read that
+			// waits for a slow client holds it while it waits.)
 			scratch = copyBufferPool.Get().(*[]byte)
 			buf = *scratch
 		}
