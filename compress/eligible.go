@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"github.com/gunicorn-proxy/gunicorn-proxy/internal/ascii"
 	"github.com/valyala/fasthttp"
 )
 
@@ -54,11 +55,11 @@ func (c *Compressor) negotiate(req *fasthttp.RequestHeader) Coding {
 	for name, value := range req.All() {
 		switch len(name) {
 		case 5:
-			if equalFold(name, "Range") {
+			if ascii.EqualFold(name, "Range") {
 				return Identity
 			}
 		case 15:
-			if equalFold(name, "Accept-Encoding") {
+			if ascii.EqualFold(name, "Accept-Encoding") {
 				a.add(value)
 			}
 		}
@@ -84,21 +85,21 @@ func scanResponse(h *fasthttp.ResponseHeader) responseHeaders {
 	for name, value := range h.All() {
 		switch len(name) {
 		case 4:
-			if equalFold(name, "Vary") {
+			if ascii.EqualFold(name, "Vary") {
 				if listsToken(value, "accept-encoding") || listsToken(value, "*") {
 					r.varyHasAcceptEncoding = true
 				}
 				if r.varyName == nil {
 					r.varyName, r.varyValue = name, value
 				}
-			} else if equalFold(name, "ETag") && r.etagName == nil {
+			} else if ascii.EqualFold(name, "ETag") && r.etagName == nil {
 				r.etagName, r.etagValue = name, value
 			}
 		case 13:
-			if equalFold(name, "Cache-Control") && listsToken(value, "no-transform") {
+			if ascii.EqualFold(name, "Cache-Control") && listsToken(value, "no-transform") {
 				// RFC 9111 §5.2.2.6: an intermediary must not change the content.
 				r.noTransform = true
-			} else if equalFold(name, "Accept-Ranges") && r.acceptRangesName == nil {
+			} else if ascii.EqualFold(name, "Accept-Ranges") && r.acceptRangesName == nil {
 				r.acceptRangesName = name
 			}
 		}
@@ -112,7 +113,7 @@ func listsToken(value []byte, token string) bool {
 	for len(value) > 0 {
 		var item []byte
 		item, value = cutByte(value, ',')
-		if equalFold(trimOWS(item), token) {
+		if ascii.EqualFold(ascii.TrimOWS(item), token) {
 			return true
 		}
 	}
@@ -133,7 +134,7 @@ func addVary(h *fasthttp.ResponseHeader, r *responseHeaders, st *state) {
 		h.AddBytesKV(hdrVary, hdrAcceptEncoding)
 		return
 	}
-	v := append(st.scratch[:0], trimOWS(r.varyValue)...)
+	v := append(st.scratch[:0], ascii.TrimOWS(r.varyValue)...)
 	if len(v) > 0 {
 		v = append(v, commaSpace...)
 	}
@@ -151,7 +152,7 @@ func fixHeadersForCoding(h *fasthttp.ResponseHeader, r *responseHeaders, st *sta
 	// Rescan: the header may have changed since scanResponse.
 	*r = scanResponse(h)
 	if r.etagName != nil {
-		v := trimOWS(r.etagValue)
+		v := ascii.TrimOWS(r.etagValue)
 		switch {
 		case len(v) >= 2 && v[0] == 'W' && v[1] == '/':
 		case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':

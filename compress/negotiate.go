@@ -1,5 +1,7 @@
 package compress
 
+import "github.com/gunicorn-proxy/gunicorn-proxy/internal/ascii"
+
 // Coding is a content coding the compressor can produce.
 type Coding uint8
 
@@ -61,7 +63,7 @@ func (a *acceptance) add(value []byte) {
 		var item []byte
 		item, value = cutByte(value, ',')
 		token, params := cutByte(item, ';')
-		token = trimOWS(token)
+		token = ascii.TrimOWS(token)
 		if len(token) == 0 {
 			continue
 		}
@@ -69,13 +71,13 @@ func (a *acceptance) add(value []byte) {
 		switch {
 		case len(token) == 1 && token[0] == '*':
 			a.star = lowest(a.star, q)
-		case equalFold(token, "gzip"), equalFold(token, "x-gzip"): // RFC 9110 §8.4.1.3
+		case ascii.EqualFold(token, "gzip"), ascii.EqualFold(token, "x-gzip"): // RFC 9110 §8.4.1.3
 			a.q[Gzip] = lowest(a.q[Gzip], q)
-		case equalFold(token, "br"):
+		case ascii.EqualFold(token, "br"):
 			a.q[Brotli] = lowest(a.q[Brotli], q)
-		case equalFold(token, "zstd"):
+		case ascii.EqualFold(token, "zstd"):
 			a.q[Zstd] = lowest(a.q[Zstd], q)
-		case equalFold(token, "identity"):
+		case ascii.EqualFold(token, "identity"):
 			a.q[Identity] = lowest(a.q[Identity], q)
 		}
 	}
@@ -132,9 +134,9 @@ func qualityParam(params []byte) int16 {
 		var p []byte
 		p, params = cutByte(params, ';')
 		name, value := cutByte(p, '=')
-		name = trimOWS(name)
+		name = ascii.TrimOWS(name)
 		if len(name) == 1 && (name[0] == 'q' || name[0] == 'Q') {
-			q, ok := parseQValue(trimOWS(value))
+			q, ok := parseQValue(ascii.TrimOWS(value))
 			if !ok {
 				return 0
 			}
@@ -178,35 +180,4 @@ func cutByte(b []byte, sep byte) (before, after []byte) {
 		}
 	}
 	return b, nil
-}
-
-// trimOWS removes RFC 9110's optional whitespace (spaces and tabs).
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// equalFold compares ASCII case-insensitively, without allocating.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if lower(b[i]) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }

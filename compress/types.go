@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/gunicorn-proxy/gunicorn-proxy/internal/ascii"
 )
 
 // DefaultTypes are the media types compressed by default: the old image's
@@ -108,7 +110,7 @@ func newTypeSet(types []string) (typeSet, error) {
 // does not guess what the app did not say.
 func (s *typeSet) match(contentType []byte) bool {
 	mt, _ := cutByte(contentType, ';')
-	mt = trimOWS(mt)
+	mt = ascii.TrimOWS(mt)
 	if len(mt) == 0 || len(mt) > maxMediaType {
 		return false
 	}
@@ -119,7 +121,7 @@ func (s *typeSet) match(contentType []byte) bool {
 	n := copy(buf[:], mt)
 	slash := -1
 	for i := range n {
-		buf[i] = lower(buf[i])
+		buf[i] = ascii.Lower(buf[i])
 		if buf[i] == '/' && slash < 0 {
 			slash = i
 		}

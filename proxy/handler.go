@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gunicorn-proxy/gunicorn-proxy/internal/ascii"
 	"github.com/valyala/fasthttp"
 )
 
@@ -227,9 +228,9 @@ func requestTarget(in *fasthttp.RequestHeader, ex *exchange) (target, host []byt
 	}
 	var rest []byte
 	switch {
-	case len(raw) > 7 && equalFold(raw[:7], "http://"):
+	case len(raw) > 7 && ascii.EqualFold(raw[:7], "http://"):
 		rest = raw[7:]
-	case len(raw) > 8 && equalFold(raw[:8], "https://"):
+	case len(raw) > 8 && ascii.EqualFold(raw[:8], "https://"):
 		rest = raw[8:]
 	default:
 		return nil, nil, false
@@ -261,15 +262,15 @@ func copyRequestHeaders(in, out *fasthttp.RequestHeader, peerTrusted bool, ex *e
 			return errMalformedHeader
 		}
 		switch {
-		case len(name) == 10 && equalFold(name, "Connection"):
+		case len(name) == 10 && ascii.EqualFold(name, "Connection"):
 			ex.connTokens = connectionTokens(ex.connTokens, value)
-		case len(name) == 14 && equalFold(name, "Content-Length"):
+		case len(name) == 14 && ascii.EqualFold(name, "Content-Length"):
 			contentLength++
-		case len(name) == 7 && equalFold(name, "Upgrade"):
+		case len(name) == 7 && ascii.EqualFold(name, "Upgrade"):
 			ex.upgradeValue = value
-		case len(name) == 17 && equalFold(name, "Transfer-Encoding"):
+		case len(name) == 17 && ascii.EqualFold(name, "Transfer-Encoding"):
 			transferEncoding++
-			if !equalFold(bytes.TrimSpace(value), "chunked") {
+			if !ascii.EqualFold(bytes.TrimSpace(value), "chunked") {
 				return errTransferCoding
 			}
 		}

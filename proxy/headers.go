@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 
+	"github.com/gunicorn-proxy/gunicorn-proxy/internal/ascii"
 	"github.com/valyala/fasthttp"
 )
 
@@ -26,19 +27,19 @@ type headerField struct {
 func hopByHop(name []byte) bool {
 	switch len(name) {
 	case 2:
-		return equalFold(name, "TE")
+		return ascii.EqualFold(name, "TE")
 	case 7:
-		return equalFold(name, "Trailer") || equalFold(name, "Upgrade")
+		return ascii.EqualFold(name, "Trailer") || ascii.EqualFold(name, "Upgrade")
 	case 10:
-		return equalFold(name, "Connection") || equalFold(name, "Keep-Alive")
+		return ascii.EqualFold(name, "Connection") || ascii.EqualFold(name, "Keep-Alive")
 	case 16:
-		return equalFold(name, "Proxy-Connection")
+		return ascii.EqualFold(name, "Proxy-Connection")
 	case 17:
-		return equalFold(name, "Transfer-Encoding")
+		return ascii.EqualFold(name, "Transfer-Encoding")
 	case 18:
-		return equalFold(name, "Proxy-Authenticate")
+		return ascii.EqualFold(name, "Proxy-Authenticate")
 	case 19:
-		return equalFold(name, "Proxy-Authorization")
+		return ascii.EqualFold(name, "Proxy-Authorization")
 	}
 	return false
 }
@@ -108,30 +109,30 @@ func requestVerdict(name []byte, peerTrusted bool, connTokens [][]byte) requestH
 	}
 	switch len(name) {
 	case 4:
-		if equalFold(name, "Host") {
+		if ascii.EqualFold(name, "Host") {
 			return dropHeader
 		}
 	case 6:
-		if equalFold(name, "Expect") {
+		if ascii.EqualFold(name, "Expect") {
 			return dropHeader
 		}
 	case 9:
-		if equalFold(name, "X-Real-IP") || (!peerTrusted && equalFold(name, "Forwarded")) {
+		if ascii.EqualFold(name, "X-Real-IP") || (!peerTrusted && ascii.EqualFold(name, "Forwarded")) {
 			return dropHeader
 		}
 	case 14:
-		if equalFold(name, "Content-Length") {
+		if ascii.EqualFold(name, "Content-Length") {
 			return dropHeader
 		}
 	case 15:
-		if equalFold(name, "X-Forwarded-For") {
+		if ascii.EqualFold(name, "X-Forwarded-For") {
 			return forwardedForHeader
 		}
 	}
-	if len(name) > 12 && equalFold(name[:12], "X-Forwarded-") {
+	if len(name) > 12 && ascii.EqualFold(name[:12], "X-Forwarded-") {
 		switch {
 		case !peerTrusted,
-			equalFold(name[12:], "Proto"), equalFold(name[12:], "Host"), equalFold(name[12:], "Port"):
+			ascii.EqualFold(name[12:], "Proto"), ascii.EqualFold(name[12:], "Host"), ascii.EqualFold(name[12:], "Port"):
 			return dropHeader
 		}
 	}
@@ -148,20 +149,20 @@ func responseVerdict(name []byte, connTokens [][]byte, operator []Header) bool {
 	}
 	switch len(name) {
 	case 4:
-		if equalFold(name, "Date") {
+		if ascii.EqualFold(name, "Date") {
 			return false
 		}
 	case 6:
-		if equalFold(name, "Server") {
+		if ascii.EqualFold(name, "Server") {
 			return false
 		}
 	case 14:
-		if equalFold(name, "Content-Length") {
+		if ascii.EqualFold(name, "Content-Length") {
 			return false
 		}
 	}
 	// nginx's X-Accel-* are instructions to the proxy, not to the client.
-	if len(name) > 8 && equalFold(name[:8], "X-Accel-") {
+	if len(name) > 8 && ascii.EqualFold(name[:8], "X-Accel-") {
 		return false
 	}
 	for i := range operator {
@@ -184,7 +185,7 @@ func copyResponse(dst *fasthttp.Response, ex *exchange, operator []Header, in *f
 	}
 	ex.connTokens = ex.connTokens[:0]
 	for name, value := range src.Header.All() {
-		if len(name) == 10 && equalFold(name, "Connection") {
+		if len(name) == 10 && ascii.EqualFold(name, "Connection") {
 			ex.connTokens = connectionTokens(ex.connTokens, value)
 		}
 	}
@@ -288,31 +289,11 @@ var tchar = func() (t [256]bool) {
 	return t
 }()
 
-// equalFold compares an ASCII header name with a constant, ignoring case.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if lower(b[i]) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 func asciiEqualFold(a, b []byte) bool {
 	for i := range a {
-		if lower(a[i]) != lower(b[i]) {
+		if ascii.Lower(a[i]) != ascii.Lower(b[i]) {
 			return false
 		}
 	}
 	return true
-}
-
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }

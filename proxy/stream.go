@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gunicorn-proxy/gunicorn-proxy/internal/ascii"
 	"github.com/valyala/fasthttp"
 )
 
@@ -22,13 +23,13 @@ import (
 // X-Accel-Buffering: yes keeps even an event stream buffered.
 func wantsStreaming(h *fasthttp.ResponseHeader) bool {
 	for name, value := range h.All() {
-		if len(name) == 17 && equalFold(name, "X-Accel-Buffering") {
-			return equalFold(bytes.TrimSpace(value), "no")
+		if len(name) == 17 && ascii.EqualFold(name, "X-Accel-Buffering") {
+			return ascii.EqualFold(bytes.TrimSpace(value), "no")
 		}
 	}
 	ct := h.ContentType()
 	const eventStream = "text/event-stream"
-	return len(ct) >= len(eventStream) && equalFold(ct[:len(eventStream)], eventStream)
+	return len(ct) >= len(eventStream) && ascii.EqualFold(ct[:len(eventStream)], eventStream)
 }
 
 // streamedBody is the app's answer on its way to the client as it comes.
@@ -69,11 +70,11 @@ func (b *streamedBody) Close() error {
 // Upgrade. Any other Upgrade (h2c…) stays a hop-by-hop header and is
 // dropped.
 func isWebSocketHandshake(h *fasthttp.RequestHeader, ex *exchange) bool {
-	if !h.IsGet() || !equalFold(bytes.TrimSpace(ex.upgradeValue), "websocket") {
+	if !h.IsGet() || !ascii.EqualFold(bytes.TrimSpace(ex.upgradeValue), "websocket") {
 		return false
 	}
 	for _, t := range ex.connTokens {
-		if equalFold(t, "upgrade") {
+		if ascii.EqualFold(t, "upgrade") {
 			return true
 		}
 	}
