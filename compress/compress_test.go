@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/gunicorn-proxy/gunicorn-proxy/compress/compresstest"
 )
 
 // Every coding round-trips: the client decodes exactly the app's bytes,
@@ -27,7 +29,7 @@ func TestRoundTrip(t *testing.T) {
 					if got := resp.Header.ContentLength(); got != len(resp.Body()) {
 						t.Errorf("Content-Length %d, body %d", got, len(resp.Body()))
 					}
-					if !bytes.Equal(decode(t, coding, resp.Body()), body) {
+					if !bytes.Equal(compresstest.Decode(t, coding, resp.Body()), body) {
 						t.Error("the decoded body differs from the app's")
 					}
 				})
@@ -100,7 +102,7 @@ func TestEligibility(t *testing.T) {
 				if !bytes.Equal(resp.Body(), before) {
 					t.Error("the body was changed")
 				}
-			} else if !bytes.Equal(decode(t, tt.encoding, resp.Body()), before) {
+			} else if !bytes.Equal(compresstest.Decode(t, tt.encoding, resp.Body()), before) {
 				t.Error("the decoded body differs from the app's")
 			}
 		})
@@ -301,7 +303,7 @@ func TestConcurrent(t *testing.T) {
 				body := jsonBody(1000 + 100*g + i)
 				resp := response(200, body, "Content-Type", "application/json")
 				c.FilterResponse(getWith(t, "Accept-Encoding: "+coding), resp)
-				if got := decode(t, coding, resp.Body()); !bytes.Equal(got, body) {
+				if got := compresstest.Decode(t, coding, resp.Body()); !bytes.Equal(got, body) {
 					err = fmt.Errorf("goroutine %d, request %d (%s): body differs", g, i, coding)
 				}
 			}

@@ -4,13 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	brrr "github.com/molecule-man/go-brrr"
 	"github.com/valyala/fasthttp"
 )
 
@@ -81,38 +77,6 @@ func headerValues(resp *fasthttp.Response, name string) []string {
 
 func header(resp *fasthttp.Response, name string) string {
 	return strings.Join(headerValues(resp, name), ", ")
-}
-
-// decode undoes a Content-Encoding.
-func decode(t testing.TB, coding string, body []byte) []byte {
-	t.Helper()
-	var r io.Reader
-	switch coding {
-	case "", "identity":
-		return body
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("gzip: %v", err)
-		}
-		r = zr
-	case "br":
-		r = brrr.NewReader(bytes.NewReader(body))
-	case "zstd":
-		zr, err := zstd.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("zstd: %v", err)
-		}
-		defer zr.Close()
-		r = zr
-	default:
-		t.Fatalf("unknown coding %q", coding)
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("decoding %s: %v", coding, err)
-	}
-	return out
 }
 
 func mustNew(t testing.TB, cfg Config) *Compressor {

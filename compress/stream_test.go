@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"testing"
+
+	"github.com/gunicorn-proxy/gunicorn-proxy/compress/compresstest"
 )
 
 // A spooled body (larger than BUFFER_MEMORY) is compressed block by block
@@ -25,7 +27,7 @@ func TestFilterStream(t *testing.T) {
 					header(resp, "Vary") != "Origin, Accept-Encoding" || header(resp, "Accept-Ranges") != "" {
 					t.Errorf("headers:\n%s", resp.Header.String())
 				}
-				if !bytes.Equal(decode(t, coding, out.Bytes()), body) {
+				if !bytes.Equal(compresstest.Decode(t, coding, out.Bytes()), body) {
 					t.Error("decoded body differs")
 				}
 				if out.Len() >= n {
@@ -95,7 +97,7 @@ func TestFilterStreamErrors(t *testing.T) {
 		}
 		var out bytes.Buffer
 		resp = response(200, nil, "Content-Type", "text/plain")
-		if !c.FilterStream(req, resp, bytes.NewReader(body), int64(len(body)), &out) || !bytes.Equal(decode(t, coding, out.Bytes()), body) {
+		if !c.FilterStream(req, resp, bytes.NewReader(body), int64(len(body)), &out) || !bytes.Equal(compresstest.Decode(t, coding, out.Bytes()), body) {
 			t.Errorf("%s: the compression after a failed one is not sound", coding)
 		}
 	}

@@ -5,7 +5,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,41 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-	brrr "github.com/molecule-man/go-brrr"
+	"github.com/gunicorn-proxy/gunicorn-proxy/compress/compresstest"
 )
-
-// decodeBody undoes the Content-Encoding the proxy chose.
-func decodeBody(t testing.TB, coding string, body []byte) []byte {
-	t.Helper()
-	var r io.Reader
-	switch coding {
-	case "":
-		return body
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("gzip: %v", err)
-		}
-		r = zr
-	case "br":
-		r = brrr.NewReader(bytes.NewReader(body))
-	case "zstd":
-		zr, err := zstd.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("zstd: %v", err)
-		}
-		defer zr.Close()
-		r = zr
-	default:
-		t.Fatalf("unexpected Content-Encoding %q", coding)
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("decoding %s: %v", coding, err)
-	}
-	return out
-}
 
 // With the defaults, answers are compressed as the old image's nginx did
 // (gzip level 5 from 256 bytes, for text types), brotli or zstd when the
@@ -95,7 +61,7 @@ func TestCompression(t *testing.T) {
 				t.Fatalf("Content-Encoding %q, want %q", coding, tt.coding)
 			}
 			_, want := get(t, "http://"+g.bind+tt.path)
-			if got := decodeBody(t, coding, body); !bytes.Equal(got, want) {
+			if got := compresstest.Decode(t, coding, body); !bytes.Equal(got, want) {
 				t.Errorf("decoded %d bytes, the app sent %d, and they differ", len(got), len(want))
 			}
 			if coding != "" {
@@ -173,7 +139,7 @@ func TestCompressionSettings(t *testing.T) {
 				t.Fatalf("Content-Encoding %q, want %q", got, tt.coding)
 			}
 			_, want := get(t, "http://"+g.bind+tt.path)
-			if !bytes.Equal(decodeBody(t, tt.coding, body), want) {
+			if !bytes.Equal(compresstest.Decode(t, tt.coding, body), want) {
 				t.Error("the decoded body differs from the app's")
 			}
 			if tt.env[0] == "COMPRESS=off" && resp.Header.Get("Vary") != "" {
