@@ -95,9 +95,10 @@ const DefaultBufferMemory = 64 << 10
 
 // clientReadBufferSize bounds the request line plus headers: a 16 KiB
 // cookie (they happen) and 8 KiB of everything else. nginx accepts 4×8 KiB
-// but no line over 8 KiB. The buffer is held while a request is read —
-// through a slow upload too — and pooled while a connection is idle
-// (ReduceMemoryUsage), so its size is what a thousand uploads cost.
+// but no line over 8 KiB. Because the proxy streams request bodies,
+// fasthttp keeps this buffer for the connection's whole life, idle too
+// (what it costs in RSS is the pages a connection has touched), so its size
+// is what a thousand slow uploads cost.
 const clientReadBufferSize = 24 << 10
 
 // New checks cfg and builds a Server.
