@@ -134,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 	if s.cfg.BufferMemory <= 0 {
 		s.cfg.BufferMemory = DefaultBufferMemory
 	}
-	s.spoolCfg = spoolConfig{dir: s.cfg.BufferDir, memory: s.cfg.BufferMemory}
+	s.spoolCfg = spoolConfig{dir: s.cfg.BufferDir, memory: s.cfg.BufferMemory, copyBuffers: &clientCopyBufferPool}
 	s.app = newUpstream(&s.cfg)
 
 	s.http = fasthttp.Server{

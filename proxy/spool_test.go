@@ -133,7 +133,7 @@ func TestBrokenBufferDir(t *testing.T) {
 // A body of exactly BUFFER_MEMORY bytes stays in memory; one byte more
 // goes to disk; both arrive whole.
 func TestSpoolBoundary(t *testing.T) {
-	cfg := &spoolConfig{dir: t.TempDir(), memory: 4096}
+	cfg := &spoolConfig{dir: t.TempDir(), memory: 4096, copyBuffers: &clientCopyBufferPool}
 	for _, tt := range []struct {
 		size   int
 		onDisk bool

@@ -58,7 +58,7 @@ type upstream struct {
 func newUpstream(cfg *Config) *upstream {
 	return &upstream{
 		cfg:   cfg,
-		spool: spoolConfig{dir: cfg.BufferDir, memory: cfg.BufferMemory},
+		spool: spoolConfig{dir: cfg.BufferDir, memory: cfg.BufferMemory, copyBuffers: &copyBufferPool},
 		pool: &fasthttp.HostClient{
 			Addr: cfg.Upstream.String(),
 			DialTimeout: func(string, time.Duration) (net.Conn, error) {
