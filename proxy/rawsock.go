@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"unsafe"
 )
 
 // rawSocket reads and writes a connection's socket with raw system calls,
@@ -26,10 +25,17 @@ import (
 // write never sleeps in the kernel and has no use for the runtime's
 // handing its P to another thread meanwhile. The calls that can block
 // (files, dial, accept) still go through the runtime, and still wake
-// sysmon, as do timers and the GC. Asleep, sysmon preempts no goroutine
-// that computes for long (10 ms); the proxy's rarely do, and the app
-// pool's cleaner's timer wakes sysmon within a second while there is
-// traffic.
+// sysmon, as do the GC and the next timer due (sysmon sleeps until then).
+//
+// The price: asleep, sysmon neither preempts a goroutine that computes for
+// longer than 10 ms nor polls the network for a processor that is busy, so
+// a long computation woken by the poller (compressing a large in-memory
+// answer, an RSA-4096 handshake) can keep a processor's other goroutines
+// waiting until the next timer — at most a second, fasthttp's clock ticker
+// — where net.Conn would have let them run after 10 ms. With the default
+// BUFFER_MEMORY (64 KiB) the proxy's own computations take about a
+// millisecond. Under the race detector the calls are the runtime's after
+// all (rawsock_race.go).
 //
 // A connection that is not an OS socket (an in-memory pipe in tests) is
 // read and written as the net.Conn it is. Reads must not overlap each
@@ -92,21 +98,20 @@ func (r *rawSocket) Read(p []byte) (int, error) {
 	case n == 0:
 		return 0, io.EOF
 	}
-	raceWritten(p[:n])
 	return n, nil
 }
 
 func (r *rawSocket) read(fd uintptr) bool {
 	p := r.rd.p
 	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, errno := sysRead(fd, p)
 		switch errno {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false // wait in the poller, then again
 		case 0:
-			r.rd.n = int(n)
+			r.rd.n = n
 		default:
 			r.rd.errno = errno
 		}
@@ -122,7 +127,6 @@ func (r *rawSocket) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	raceRead(p)
 	r.wr.p, r.wr.n, r.wr.errno = p, 0, 0
 	err := r.rc.Write(r.writeFn)
 	n, errno := r.wr.n, r.wr.errno
@@ -142,14 +146,14 @@ func (r *rawSocket) write(fd uintptr) bool {
 	}
 	for r.wr.n < len(r.wr.p) {
 		p := r.wr.p[r.wr.n:]
-		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, errno := sysWrite(fd, p)
 		switch errno {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
 		case 0:
-			r.wr.n += int(n)
+			r.wr.n += n
 		default:
 			r.wr.errno = errno
 			return true
@@ -164,9 +168,7 @@ func (r *rawSocket) Writev(bufs net.Buffers) (int64, error) {
 	if r.rc == nil {
 		return writeBuffers(r.conn, bufs)
 	}
-	for _, b := range bufs {
-		raceRead(b)
-	}
+	raceReadBuffers(bufs)
 	r.wr.bufs, r.wr.vectors, r.wr.n, r.wr.errno = bufs, true, 0, 0
 	err := r.rc.Write(r.writeFn)
 	n, errno := r.wr.n, r.wr.errno
@@ -196,21 +198,22 @@ func (r *rawSocket) writev(fd uintptr) bool {
 				break // the rest on the next round
 			}
 			if len(b) > 0 {
-				iov = append(iov, syscall.Iovec{Base: &b[0], Len: uint64(len(b))})
+				iov = append(iov, syscall.Iovec{Base: &b[0]})
+				iov[len(iov)-1].SetLen(len(b))
 			}
 		}
 		if len(iov) == 0 {
 			return true
 		}
-		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		n, errno := sysWritev(fd, iov)
 		switch errno {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
 		case 0:
-			r.wr.n += int(n)
-			r.consume(int(n))
+			r.wr.n += n
+			r.consume(n)
 		default:
 			r.wr.errno = errno
 			return true

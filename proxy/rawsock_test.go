@@ -209,3 +209,42 @@ func TestRawSocketAllocs(t *testing.T) {
 		t.Errorf("%v allocations per round trip, want 0", allocs)
 	}
 }
+
+// Under -race, what one goroutine did before writing to a socket is seen
+// by the goroutine that reads the bytes on the other end, as through
+// net.Conn: tests hand state over that way (set up, then send a request).
+func TestRawSocketOrdersMemoryForTheRaceDetector(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			r, peer := socketPair(t, network)
+			var prepared int
+			go func() {
+				prepared = 42
+				peer.Write([]byte("x"))
+			}()
+			buf := make([]byte, 1)
+			if _, err := r.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+			if prepared != 42 {
+				t.Fatal("the read returned before the write")
+			}
+			// And the other way: a write through the raw socket, a plain
+			// read at the peer.
+			var answered int
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				peer.Read(buf)
+				if answered != 7 {
+					t.Error("the peer read before the write")
+				}
+			}()
+			answered = 7
+			if _, err := r.Writev(net.Buffers{[]byte("y")}); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -153,7 +154,17 @@ func (c *appConn) closedByApp() bool {
 	if c.sock.rc == nil {
 		return false
 	}
-	if err := c.sock.rc.Read(c.probe); err != nil {
+	err := c.sock.rc.Read(c.probe)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The read deadline of the last answer ran out while the
+		// connection sat in the pool, which says nothing about the app
+		// (PROXY_READ_TIMEOUT may be shorter than the pool keeps a
+		// connection). Clear it, for the next Read to arm anew, and look.
+		c.Conn.SetReadDeadline(time.Time{}) //nolint:errcheck // a dead conn fails the probe
+		c.readBy.forget()
+		err = c.sock.rc.Read(c.probe)
+	}
+	if err != nil {
 		return true
 	}
 	// EAGAIN: nothing to read, the connection is healthy. Anything else is

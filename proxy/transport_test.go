@@ -122,6 +122,25 @@ func TestStalePooledConnectionIsNotUsed(t *testing.T) {
 	}
 }
 
+// A pooled connection whose read deadline ran out while it sat idle is
+// still healthy: with PROXY_READ_TIMEOUT shorter than the pool keeps
+// connections, the stale-connection probe must not take the deadline for
+// the app's close (and dial anew, closing the whole idle pool).
+func TestPooledConnectionOutlivesReadTimeout(t *testing.T) {
+	app := startScriptedApp(t, answer(okResponse))
+	cfg := testConfig(app.upstream())
+	cfg.ProxyReadTimeout = 100 * time.Millisecond
+	p := startProxy(t, cfg)
+	for i := 0; i < 3; i++ {
+		sendSequentially(t, p, getRequest)
+		time.Sleep(250 * time.Millisecond) // past the deadline, within the pool's idle time
+	}
+	if got := app.connections(); got != 1 {
+		p.dumpErrors(t)
+		t.Errorf("%d connections to the app for 3 requests 250 ms apart, want 1", got)
+	}
+}
+
 // Under steady traffic the connection to the app is reused.
 func TestKeepAliveToApp(t *testing.T) {
 	app := startScriptedApp(t, answer(okResponse))
