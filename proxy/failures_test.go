@@ -202,6 +202,17 @@ func TestHeaderTimeout(t *testing.T) {
 		t.Fatalf("status %d, want 408", resp.StatusCode())
 	}
 
+	// A header that ends in bare LFs never ends for fasthttp, which waits
+	// for CRLF CRLF: it runs into the same timeout, and is not forwarded.
+	bare := p.dial(t, "203.0.113.9")
+	io.WriteString(bare, "GET / HTTP/1.1\nHost: h\n\n")
+	if resp := readResponse(t, bufio.NewReader(bare), false); resp.StatusCode() != 408 {
+		t.Fatalf("bare LF header: status %d, want 408", resp.StatusCode())
+	}
+	if got := app.received(); len(got) != 0 {
+		t.Errorf("the app received %q", got)
+	}
+
 	silent := p.dial(t, "203.0.113.8")
 	silent.SetReadDeadline(time.Now().Add(3 * time.Second))
 	got, err := io.ReadAll(silent)
