@@ -13,7 +13,7 @@ func TestEqualFold(t *testing.T) {
 		{"", "", true},
 		{"gzip", "gzi", false},
 		{"gzip", "gzap", false},
-		{"[", "{", false}, // 0x5B and 0x7B differ by 0x20 but are not letters
+		{"[", "{", false},      // 0x5B and 0x7B differ by 0x20 but are not letters
 		{"K", "\u212a", false}, // Kelvin sign: bytes.EqualFold would say yes
 	}
 	for _, tt := range tests {
