@@ -37,7 +37,7 @@ type config struct {
 	KeepaliveTimeout    duration       `env:"KEEPALIVE_TIMEOUT" envDefault:"65s" help:"how long an idle client keep-alive connection is kept"`
 	SendTimeout         duration       `env:"SEND_TIMEOUT" envDefault:"60s" help:"longest gap between two writes to a client reading the response"`
 	ProxyConnectTimeout duration       `env:"PROXY_CONNECT_TIMEOUT" envDefault:"5s" help:"time to connect to the app (502 after)"`
-	ProxyReadTimeout    duration       `env:"PROXY_READ_TIMEOUT" envDefault:"60s" help:"longest gap between two reads from the app (504 after)"`
+	ProxyReadTimeout    duration       `env:"PROXY_READ_TIMEOUT" envDefault:"60s" help:"longest gap between two reads from (or writes to) the app (504 after)"`
 	WebSocketIdle       duration       `env:"WEBSOCKET_IDLE_TIMEOUT" envDefault:"1h" help:"a WebSocket with no traffic either way for this long is closed"`
 	ShutdownTimeout     duration       `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" help:"on SIGTERM/SIGQUIT/SIGINT, how long requests in flight may take to finish"`
 	BufferDir           bufferDir      `env:"BUFFER_DIR" shown:"the OS temp dir" help:"where request and response bodies over BUFFER_MEMORY are spooled (anonymous files, gone when the request ends)"`
@@ -48,7 +48,7 @@ type config struct {
 	Compress          onOff         `env:"COMPRESS" envDefault:"on" help:"compress the app's answers (gzip; brotli or zstd when the client prefers them): on or off"`
 	CompressLevel     compressLevel `env:"COMPRESS_LEVEL" envDefault:"5" help:"gzip level, 1 (fastest) to 9 (smallest); brotli and zstd get a level of similar cost"`
 	CompressMinLength minLength     `env:"COMPRESS_MIN_LENGTH" envDefault:"256" help:"smallest answer compressed, in bytes (nginx size syntax)"`
-	CompressTypes     mediaTypes    `env:"COMPRESS_TYPES" shown:"h5bp list" help:"media types compressed, comma-separated (text/*, application/json, * for all); replaces the default: text/html and h5bp's text, JSON, JS, XML, SVG and font types"`
+	CompressTypes     mediaTypes    `env:"COMPRESS_TYPES" shown:"the old image's list" help:"media types compressed, comma-separated (text/*, application/json, * for all); replaces the default: text/html and h5bp's text, JSON, JS, XML, SVG, wasm, BMP and font types"`
 
 	RateLimit        rate     `env:"RATE_LIMIT" help:"requests per client address, nginx syntax: 10r/s or 600r/m; unset = no limit"`
 	RateLimitBurst   burst    `env:"RATE_LIMIT_BURST" envDefault:"0" help:"requests over the rate a client may make before it is refused; they are spaced at the rate unless RATE_LIMIT_NODELAY"`
@@ -229,6 +229,7 @@ var parsers = map[reflect.Type]env.ParserFunc{
 	reflect.TypeOf(burst(0)):         func(v string) (any, error) { n, err := parseBurst(v); return burst(n), err },
 	reflect.TypeOf(status(0)):        func(v string) (any, error) { n, err := parseStatus(v); return status(n), err },
 	reflect.TypeOf(zoneSize(0)):      func(v string) (any, error) { n, err := parseZoneSize(v); return zoneSize(n), err },
+	reflect.TypeOf(bufferDir("")):    func(v string) (any, error) { d, err := parseBufferDir(v); return bufferDir(d), err },
 }
 
 func parseCount(v string) (int, error) {

@@ -210,6 +210,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"RATE_LIMIT_BURST=-1", `RATE_LIMIT_BURST="-1": expected a whole number of requests, 0 or more`},
 		{"RATE_LIMIT_STATUS=200", `RATE_LIMIT_STATUS="200": expected a status from 400 to 599, such as 503 or 429`},
 		{"RATE_LIMIT_SIZE=1k", `RATE_LIMIT_SIZE="1k": expected a size of at least 32k`},
+		{"BUFFER_DIR=/nonexistent/spool", `BUFFER_DIR="/nonexistent/spool": expected a directory where the proxy can create files`},
 	}
 	for _, tt := range tests {
 		_, errs := loadConfig([]string{tt.env})
