@@ -87,14 +87,12 @@ func (r *rawSocket) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	r.rd.p, r.rd.n, r.rd.errno = p, 0, 0
-	err := r.rc.Read(r.readFn)
-	n, errno := r.rd.n, r.rd.errno
+	err := r.result("read", r.rc.Read(r.readFn), r.rd.errno)
+	n := r.rd.n
 	r.rd.p = nil
 	switch {
 	case err != nil:
-		return 0, r.pollError("read", err)
-	case errno != 0:
-		return 0, r.opError("read", os.NewSyscallError("read", errno))
+		return 0, err
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -128,16 +126,9 @@ func (r *rawSocket) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	r.wr.p, r.wr.n, r.wr.errno = p, 0, 0
-	err := r.rc.Write(r.writeFn)
-	n, errno := r.wr.n, r.wr.errno
+	err := r.result("write", r.rc.Write(r.writeFn), r.wr.errno)
 	r.wr.p = nil
-	switch {
-	case err != nil:
-		return n, r.pollError("write", err)
-	case errno != 0:
-		return n, r.opError("write", os.NewSyscallError("write", errno))
-	}
-	return n, nil
+	return r.wr.n, err
 }
 
 func (r *rawSocket) write(fd uintptr) bool {
@@ -170,16 +161,9 @@ func (r *rawSocket) Writev(bufs net.Buffers) (int64, error) {
 	}
 	raceReadBuffers(bufs)
 	r.wr.bufs, r.wr.vectors, r.wr.n, r.wr.errno = bufs, true, 0, 0
-	err := r.rc.Write(r.writeFn)
-	n, errno := r.wr.n, r.wr.errno
+	err := r.result("writev", r.rc.Write(r.writeFn), r.wr.errno)
 	r.wr.bufs, r.wr.vectors = nil, false
-	switch {
-	case err != nil:
-		return int64(n), r.pollError("writev", err)
-	case errno != 0:
-		return int64(n), r.opError("writev", os.NewSyscallError("writev", errno))
-	}
-	return int64(n), nil
+	return int64(r.wr.n), err
 }
 
 // writeBuffers is Writev for a connection that is not an OS socket. A
@@ -232,6 +216,18 @@ func (r *rawSocket) consume(n int) {
 		bufs[0] = bufs[0][n:]
 	}
 	r.wr.bufs = bufs
+}
+
+// result is the error of a read or write: the poller's (a deadline, a
+// closed connection), else the system call's, else none.
+func (r *rawSocket) result(op string, pollErr error, errno syscall.Errno) error {
+	switch {
+	case pollErr != nil:
+		return r.pollError(op, pollErr)
+	case errno != 0:
+		return r.opError(op, os.NewSyscallError(op, errno))
+	}
+	return nil
 }
 
 // opError wraps err as net.Conn's Read and Write do, so that callers (and
