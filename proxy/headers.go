@@ -63,7 +63,7 @@ func connectionTokens(dst [][]byte, value []byte) [][]byte {
 
 func listed(name []byte, tokens [][]byte) bool {
 	for _, t := range tokens {
-		if len(t) == len(name) && asciiEqualFold(t, name) {
+		if ascii.EqualFold(t, name) {
 			return true
 		}
 	}
@@ -166,7 +166,7 @@ func responseVerdict(name []byte, connTokens [][]byte, operator []Header) bool {
 		return false
 	}
 	for i := range operator {
-		if len(operator[i].Name) == len(name) && asciiEqualFold(operator[i].Name, name) {
+		if ascii.EqualFold(operator[i].Name, name) {
 			return false
 		}
 	}
@@ -288,12 +288,3 @@ var tchar = func() (t [256]bool) {
 	}
 	return t
 }()
-
-func asciiEqualFold(a, b []byte) bool {
-	for i := range a {
-		if ascii.Lower(a[i]) != ascii.Lower(b[i]) {
-			return false
-		}
-	}
-	return true
-}

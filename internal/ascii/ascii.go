@@ -5,7 +5,8 @@
 package ascii
 
 // EqualFold reports whether b and s are the same ASCII text, ignoring case.
-func EqualFold(b []byte, s string) bool {
+// s is a constant name as often as another header's bytes.
+func EqualFold[T ~string | ~[]byte](b []byte, s T) bool {
 	if len(b) != len(s) {
 		return false
 	}

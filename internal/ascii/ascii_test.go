@@ -47,3 +47,12 @@ func BenchmarkEqualFold(b *testing.B) {
 		}
 	}
 }
+
+func TestEqualFoldBytes(t *testing.T) {
+	if !EqualFold([]byte("keep-alive"), []byte("Keep-Alive")) {
+		t.Error("keep-alive and Keep-Alive differ")
+	}
+	if EqualFold([]byte("keep-alive"), []byte("keep-alivE!")) {
+		t.Error("lengths differ, yet equal")
+	}
+}
