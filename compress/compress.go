@@ -122,22 +122,14 @@ func New(cfg Config) (*Compressor, error) {
 // server runs with NoDefaultContentType): an answer without one is never
 // compressed.
 func (c *Compressor) FilterResponse(req *fasthttp.RequestHeader, resp *fasthttp.Response) {
-	if resp.IsBodyStream() || !c.eligible(resp, bodyLength(req, resp)) {
+	if resp.IsBodyStream() {
 		return
 	}
-	h := scanResponse(&resp.Header)
-	if h.noTransform {
+	st, h, coding := c.begin(req, resp, bodyLength(req, resp))
+	if st == nil {
 		return
 	}
-	st := c.states.Get().(*state)
 	defer c.release(st)
-	if !h.varyHasAcceptEncoding {
-		addVary(&resp.Header, &h, st)
-	}
-	coding := c.negotiate(req)
-	if coding == Identity {
-		return
-	}
 	body := resp.Body()
 	st.out = c.encode(st, coding, st.out[:0], body)
 	if len(st.out) >= len(body) {
@@ -170,22 +162,14 @@ func (c *Compressor) FilterResponse(req *fasthttp.RequestHeader, resp *fasthttp.
 // never for the time a slow client takes to read. It implements
 // proxy.ResponseFilter.
 func (c *Compressor) FilterStream(req *fasthttp.RequestHeader, resp *fasthttp.Response, body io.Reader, size int64, out io.Writer) bool {
-	if size < 0 || !c.eligible(resp, size) {
+	if size < 0 {
 		return false
 	}
-	h := scanResponse(&resp.Header)
-	if h.noTransform {
+	st, h, coding := c.begin(req, resp, size)
+	if st == nil {
 		return false
 	}
-	st := c.states.Get().(*state)
 	defer c.release(st)
-	if !h.varyHasAcceptEncoding {
-		addVary(&resp.Header, &h, st)
-	}
-	coding := c.negotiate(req)
-	if coding == Identity {
-		return false
-	}
 	written, err := c.encodeStream(st, coding, out, body, size)
 	if err != nil || written >= size {
 		// A write to BUFFER_DIR failed, or nothing was saved: the
@@ -195,6 +179,32 @@ func (c *Compressor) FilterStream(req *fasthttp.RequestHeader, resp *fasthttp.Re
 	resp.Header.SetContentEncodingBytes(codingNames[coding])
 	fixHeadersForCoding(&resp.Header, &h, st)
 	return true
+}
+
+// begin decides for both filters whether the answer is compressed, and
+// how. An answer that could be compressed varies with Accept-Encoding
+// whatever this client accepts, so Vary is added before the coding is
+// chosen. It returns a nil state when the answer goes as it is, and
+// otherwise the state, to be released, the answer's headers as scanned,
+// and the coding.
+func (c *Compressor) begin(req *fasthttp.RequestHeader, resp *fasthttp.Response, size int64) (*state, responseHeaders, Coding) {
+	if !c.eligible(resp, size) {
+		return nil, responseHeaders{}, Identity
+	}
+	h := scanResponse(&resp.Header)
+	if h.noTransform {
+		return nil, h, Identity
+	}
+	st := c.states.Get().(*state)
+	if !h.varyHasAcceptEncoding {
+		addVary(&resp.Header, &h, st)
+	}
+	coding := c.negotiate(req)
+	if coding == Identity {
+		c.release(st)
+		return nil, h, Identity
+	}
+	return st, h, coding
 }
 
 // maxPooledBuffer is the largest scratch buffer kept for the next
