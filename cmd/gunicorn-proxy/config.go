@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"reflect"
@@ -82,6 +83,19 @@ func (e *configError) Error() string {
 type expectation string
 
 func (e expectation) Error() string { return string(e) }
+
+// loadConfigOrSay is loadConfig for a command: each error goes to stderr
+// on a line of its own, after who, and a nil config means stop.
+func loadConfigOrSay(environ []string, stderr io.Writer, who string) *config {
+	cfg, errs := loadConfig(environ)
+	for _, err := range errs {
+		fmt.Fprintln(stderr, who, err)
+	}
+	if len(errs) > 0 {
+		return nil
+	}
+	return cfg
+}
 
 // loadConfig reads the configuration from environ ("KEY=value" strings).
 func loadConfig(environ []string) (*config, []error) {

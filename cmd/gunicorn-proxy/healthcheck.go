@@ -46,11 +46,8 @@ func healthcheck(args, environ []string, stdout, stderr io.Writer) int {
 			return unhealthy
 		}
 	}
-	cfg, errs := loadConfig(environ)
-	if len(errs) > 0 {
-		for _, err := range errs {
-			fmt.Fprintln(stderr, "gunicorn-proxy healthcheck:", err)
-		}
+	cfg := loadConfigOrSay(environ, stderr, "gunicorn-proxy healthcheck:")
+	if cfg == nil {
 		return unhealthy
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), healthcheckTimeout)

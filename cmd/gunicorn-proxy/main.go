@@ -84,11 +84,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gunicorn-proxy:", err)
 		return exitConfig
 	}
-	cfg, errs := loadConfig(environ)
-	if len(errs) > 0 {
-		for _, err := range errs {
-			fmt.Fprintln(stderr, "gunicorn-proxy:", err)
-		}
+	cfg := loadConfigOrSay(environ, stderr, "gunicorn-proxy:")
+	if cfg == nil {
 		return exitConfig
 	}
 
